@@ -1,0 +1,31 @@
+namespace Procurement.Domain.Common;
+
+/// <summary>A calendar month in UTC: the billing period.</summary>
+public readonly record struct BillingMonth(int Year, int Month) : IComparable<BillingMonth>
+{
+    public DateTimeOffset Start => new(Year, Month, 1, 0, 0, 0, TimeSpan.Zero);
+
+    public DateTimeOffset End => Start.AddMonths(1);
+
+    public BillingMonth Next => Of(End);
+
+    public static bool IsValid(int year, int month) => year is >= 2000 and <= 9999 && month is >= 1 and <= 12;
+
+    public static BillingMonth Of(DateTimeOffset instant)
+    {
+        var utc = instant.ToUniversalTime();
+        return new BillingMonth(utc.Year, utc.Month);
+    }
+
+    public int CompareTo(BillingMonth other) => (Year, Month).CompareTo((other.Year, other.Month));
+
+    public static bool operator <(BillingMonth a, BillingMonth b) => a.CompareTo(b) < 0;
+
+    public static bool operator >(BillingMonth a, BillingMonth b) => a.CompareTo(b) > 0;
+
+    public static bool operator <=(BillingMonth a, BillingMonth b) => a.CompareTo(b) <= 0;
+
+    public static bool operator >=(BillingMonth a, BillingMonth b) => a.CompareTo(b) >= 0;
+
+    public override string ToString() => $"{Year:D4}-{Month:D2}";
+}

@@ -1,0 +1,40 @@
+using Procurement.Api.V1;
+
+namespace Procurement.Server.Auth;
+
+/// <summary>
+/// Which roles may call which method. A procurement method missing here is refused for everyone
+/// (fail closed); health checks and reflection are open so that generic tools and probes work.
+/// </summary>
+public static class MethodPolicies
+{
+    private static readonly Role[] OperatorOnly = [Role.Operator];
+    private static readonly Role[] OperatorAndCustomer = [Role.Operator, Role.Customer];
+    private static readonly Role[] Everyone = [Role.Operator, Role.Customer, Role.Meter];
+
+    public static readonly IReadOnlyDictionary<string, Role[]> Allowed = new Dictionary<string, Role[]>(StringComparer.Ordinal)
+    {
+        [Path(ContractService.Descriptor, "CreateContract")] = OperatorOnly,
+        [Path(ContractService.Descriptor, "GetContract")] = OperatorAndCustomer,
+        [Path(ContractService.Descriptor, "ListContracts")] = OperatorAndCustomer,
+        [Path(ContractService.Descriptor, "UpdateContract")] = OperatorOnly,
+        [Path(ContractService.Descriptor, "ActivateContract")] = OperatorOnly,
+        [Path(ContractService.Descriptor, "SuspendContract")] = OperatorOnly,
+        [Path(ContractService.Descriptor, "ResumeContract")] = OperatorOnly,
+        [Path(ContractService.Descriptor, "TerminateContract")] = OperatorOnly,
+        [Path(ContractService.Descriptor, "AmendContract")] = OperatorOnly,
+        [Path(ContractService.Descriptor, "ListContractVersions")] = OperatorAndCustomer,
+        [Path(ContractService.Descriptor, "ListAuditEvents")] = OperatorOnly,
+        [Path(AllocationService.Descriptor, "CreatePool")] = OperatorOnly,
+        [Path(AllocationService.Descriptor, "GetPool")] = Everyone,
+        [Path(AllocationService.Descriptor, "ListPools")] = Everyone,
+        [Path(AllocationService.Descriptor, "UpdatePoolCapacity")] = OperatorOnly,
+    };
+
+    public static bool IsAnonymous(string method) =>
+        method.StartsWith("/grpc.health.v1.", StringComparison.Ordinal) ||
+        method.StartsWith("/grpc.reflection.", StringComparison.Ordinal);
+
+    private static string Path(Google.Protobuf.Reflection.ServiceDescriptor service, string method) =>
+        $"/{service.FullName}/{service.FindMethodByName(method)?.Name ?? throw new InvalidOperationException($"{service.FullName} has no method {method}")}";
+}

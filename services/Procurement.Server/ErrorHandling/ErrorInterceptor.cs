@@ -1,0 +1,138 @@
+using Google.Protobuf.WellKnownTypes;
+using Google.Rpc;
+using Grpc.Core;
+using Grpc.Core.Interceptors;
+using Microsoft.Data.Sqlite;
+using Procurement.Domain.Errors;
+
+namespace Procurement.Server.ErrorHandling;
+
+/// <summary>
+/// The one place domain failures become gRPC statuses with the rich error model: <c>ErrorInfo</c>
+/// (reason, domain <c>procurement</c>, metadata), plus <c>BadRequest</c> for bad fields and
+/// <c>PreconditionFailure</c> for failed preconditions. Anything unexpected is logged and answered
+/// INTERNAL without internals.
+/// </summary>
+public sealed partial class ErrorInterceptor(ILogger<ErrorInterceptor> logger) : Interceptor
+{
+    public override async Task<TResponse> UnaryServerHandler<TRequest, TResponse>(
+        TRequest request, ServerCallContext context, UnaryServerMethod<TRequest, TResponse> continuation)
+    {
+        try
+        {
+            return await continuation(request, context);
+        }
+        catch (Exception ex) when (ex is not RpcException)
+        {
+            throw Translate(ex, context);
+        }
+    }
+
+    public override async Task<TResponse> ClientStreamingServerHandler<TRequest, TResponse>(
+        IAsyncStreamReader<TRequest> requestStream, ServerCallContext context, ClientStreamingServerMethod<TRequest, TResponse> continuation)
+    {
+        try
+        {
+            return await continuation(requestStream, context);
+        }
+        catch (Exception ex) when (ex is not RpcException)
+        {
+            throw Translate(ex, context);
+        }
+    }
+
+    public override async Task ServerStreamingServerHandler<TRequest, TResponse>(
+        TRequest request, IServerStreamWriter<TResponse> responseStream, ServerCallContext context, ServerStreamingServerMethod<TRequest, TResponse> continuation)
+    {
+        try
+        {
+            await continuation(request, responseStream, context);
+        }
+        catch (Exception ex) when (ex is not RpcException)
+        {
+            throw Translate(ex, context);
+        }
+    }
+
+    public override async Task DuplexStreamingServerHandler<TRequest, TResponse>(
+        IAsyncStreamReader<TRequest> requestStream, IServerStreamWriter<TResponse> responseStream, ServerCallContext context, DuplexStreamingServerMethod<TRequest, TResponse> continuation)
+    {
+        try
+        {
+            await continuation(requestStream, responseStream, context);
+        }
+        catch (Exception ex) when (ex is not RpcException)
+        {
+            throw Translate(ex, context);
+        }
+    }
+
+    private RpcException Translate(Exception ex, ServerCallContext context)
+    {
+        switch (ex)
+        {
+            case ProcurementException pe:
+                return ToRpcException(pe);
+            case OperationCanceledException when context.CancellationToken.IsCancellationRequested:
+                return new RpcException(new Grpc.Core.Status(StatusCode.Cancelled, "The call was cancelled."));
+            case SqliteException { SqliteErrorCode: 5 or 6 }: // SQLITE_BUSY, SQLITE_LOCKED
+                Log.StorageBusy(logger, ex, context.Method);
+                return ToRpcException(new ProcurementException(ErrorKind.ResourceExhausted, "STORAGE_BUSY",
+                    "The database is busy; retry with the same request_id."), StatusCode.Unavailable);
+            case ObjectDisposedException:
+                return ToRpcException(new ProcurementException(ErrorKind.ResourceExhausted, "SHUTTING_DOWN",
+                    "The server is shutting down; retry with the same request_id."), StatusCode.Unavailable);
+            default:
+                Log.Unhandled(logger, ex, context.Method);
+                return new RpcException(new Grpc.Core.Status(StatusCode.Internal, "Internal error; it has been logged."));
+        }
+    }
+
+    public static RpcException ToRpcException(ProcurementException pe, StatusCode? overrideCode = null)
+    {
+        var code = overrideCode ?? pe.Kind switch
+        {
+            ErrorKind.InvalidArgument => StatusCode.InvalidArgument,
+            ErrorKind.NotFound => StatusCode.NotFound,
+            ErrorKind.AlreadyExists => StatusCode.AlreadyExists,
+            ErrorKind.FailedPrecondition => StatusCode.FailedPrecondition,
+            ErrorKind.Aborted => StatusCode.Aborted,
+            ErrorKind.ResourceExhausted => StatusCode.ResourceExhausted,
+            ErrorKind.PermissionDenied => StatusCode.PermissionDenied,
+            ErrorKind.Unauthenticated => StatusCode.Unauthenticated,
+            _ => StatusCode.Unknown,
+        };
+
+        var errorInfo = new ErrorInfo { Reason = pe.Reason, Domain = ErrorReasons.Domain };
+        foreach (var (k, v) in pe.Metadata)
+        {
+            errorInfo.Metadata[k] = v;
+        }
+
+        var status = new Google.Rpc.Status { Code = (int)code, Message = pe.Message, Details = { Any.Pack(errorInfo) } };
+        if (pe.FieldViolations.Count > 0)
+        {
+            var badRequest = new BadRequest();
+            badRequest.FieldViolations.AddRange(pe.FieldViolations.Select(v => new BadRequest.Types.FieldViolation { Field = v.Field, Description = v.Description }));
+            status.Details.Add(Any.Pack(badRequest));
+        }
+
+        if (pe.PreconditionViolations.Count > 0)
+        {
+            var failure = new PreconditionFailure();
+            failure.Violations.AddRange(pe.PreconditionViolations.Select(v => new PreconditionFailure.Types.Violation { Type = v.Type, Subject = v.Subject, Description = v.Description }));
+            status.Details.Add(Any.Pack(failure));
+        }
+
+        return status.ToRpcException();
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 2001, Level = LogLevel.Error, Message = "Unhandled error in {Method}")]
+        public static partial void Unhandled(ILogger logger, Exception exception, string method);
+
+        [LoggerMessage(EventId = 2002, Level = LogLevel.Warning, Message = "Storage busy in {Method}")]
+        public static partial void StorageBusy(ILogger logger, Exception exception, string method);
+    }
+}

@@ -1,0 +1,157 @@
+using Microsoft.Extensions.Logging.Abstractions;
+using Procurement.Domain.Common;
+using Procurement.Server.Auth;
+using Procurement.Storage.Sqlite;
+
+namespace Procurement.Server.Hosting;
+
+/// <summary>
+/// Offline commands of the server program on a database file, safe while the server runs on it:
+/// <c>keys create|list|revoke</c> and <c>backup</c>. Exit codes: 0 done, 1 failed, 2 bad usage.
+/// </summary>
+public static class AdminCommands
+{
+    public const string KeysUsage = """
+        usage:
+          Procurement.Server keys create --role operator|customer|meter [--tenant TENANT] [--label TEXT] [--db PATH]
+          Procurement.Server keys list [--db PATH]
+          Procurement.Server keys revoke KEY_ID [--db PATH]
+        The new key is printed alone on the last line of standard output; only its hash is stored.
+        """;
+
+    public const string BackupUsage = """
+        usage:
+          Procurement.Server backup --to FILE [--db PATH]
+        Copies the live database with SQLite's online backup API; the server may keep running.
+        """;
+
+    public static async Task<int> KeysAsync(string[] args, TextWriter output, TextWriter error)
+    {
+        var (positional, options) = Parse(args);
+        if (positional.Count == 0 || options.ContainsKey("help"))
+        {
+            await error.WriteLineAsync(KeysUsage);
+            return 2;
+        }
+
+        await using var store = OpenStore(options);
+        var keys = new ApiKeys(store, TimeProvider.System);
+        switch (positional[0])
+        {
+            case "create":
+                if (!RoleNames.TryParse(options.GetValueOrDefault("role"), out var role))
+                {
+                    await error.WriteLineAsync("--role must be operator, customer or meter.\n" + KeysUsage);
+                    return 2;
+                }
+
+                var tenant = options.GetValueOrDefault("tenant");
+                if (role == Role.Customer && !Identifiers.IsTenantId(tenant))
+                {
+                    await error.WriteLineAsync("--tenant is required for a customer key: 1..64 characters of [a-z0-9-], starting with a letter.");
+                    return 2;
+                }
+
+                if (role != Role.Customer && tenant is not null)
+                {
+                    await error.WriteLineAsync("--tenant applies to customer keys only.");
+                    return 2;
+                }
+
+                var (record, key) = await keys.CreateAsync(role, tenant, options.GetValueOrDefault("label"), CancellationToken.None);
+                await output.WriteLineAsync($"created {record.Role} key {record.Id}{(record.TenantId is null ? "" : $" for tenant {record.TenantId}")}; it is shown once:");
+                await output.WriteLineAsync(key);
+                return 0;
+
+            case "list":
+                await output.WriteLineAsync($"{"ID",-18} {"ROLE",-9} {"TENANT",-20} {"CREATED",-25} {"REVOKED",-25} LABEL");
+                foreach (var k in await keys.ListAsync(CancellationToken.None))
+                {
+                    await output.WriteLineAsync($"{k.Id,-18} {k.Role,-9} {k.TenantId ?? "-",-20} {k.CreatedAt:O} {(k.RevokedAt is { } r ? r.ToString("O") : "-"),-25} {k.Label}");
+                }
+
+                return 0;
+
+            case "revoke" when positional.Count == 2:
+                if (await keys.RevokeAsync(positional[1], CancellationToken.None))
+                {
+                    await output.WriteLineAsync($"revoked {positional[1]}");
+                    return 0;
+                }
+
+                await error.WriteLineAsync($"no live key with id '{positional[1]}'");
+                return 1;
+
+            default:
+                await error.WriteLineAsync(KeysUsage);
+                return 2;
+        }
+    }
+
+    public static async Task<int> BackupAsync(string[] args, TextWriter output, TextWriter error)
+    {
+        var (_, options) = Parse(args);
+        if (!options.TryGetValue("to", out var destination) || string.IsNullOrEmpty(destination))
+        {
+            await error.WriteLineAsync(BackupUsage);
+            return 2;
+        }
+
+        if (File.Exists(destination))
+        {
+            await error.WriteLineAsync($"'{destination}' exists; choose a new file.");
+            return 1;
+        }
+
+        var database = new SqliteDatabase(options.GetValueOrDefault("db") ?? ServerOptions.DefaultDatabasePath);
+        if (!File.Exists(database.Path))
+        {
+            await error.WriteLineAsync($"no database at '{database.Path}'");
+            return 1;
+        }
+
+        database.BackupTo(destination);
+        await output.WriteLineAsync($"backed up {database.Path} to {Path.GetFullPath(destination)}");
+        return 0;
+    }
+
+    private static SqliteStore OpenStore(IReadOnlyDictionary<string, string> options)
+    {
+        var database = new SqliteDatabase(options.GetValueOrDefault("db") ?? ServerOptions.DefaultDatabasePath);
+        database.Initialize(TimeProvider.System);
+        return new SqliteStore(database, NullLogger<SqliteStore>.Instance);
+    }
+
+    /// <summary>`--name value` pairs (and a bare `--help`) plus positional words.</summary>
+    private static (List<string> Positional, Dictionary<string, string> Options) Parse(string[] args)
+    {
+        var positional = new List<string>();
+        var options = new Dictionary<string, string>(StringComparer.Ordinal);
+        for (var i = 0; i < args.Length; i++)
+        {
+            if (args[i].StartsWith("--", StringComparison.Ordinal))
+            {
+                var name = args[i][2..];
+                var eq = name.IndexOf('=', StringComparison.Ordinal);
+                if (eq > 0)
+                {
+                    options[name[..eq]] = name[(eq + 1)..];
+                }
+                else if (i + 1 < args.Length && !args[i + 1].StartsWith("--", StringComparison.Ordinal))
+                {
+                    options[name] = args[++i];
+                }
+                else
+                {
+                    options[name] = "";
+                }
+            }
+            else
+            {
+                positional.Add(args[i]);
+            }
+        }
+
+        return (positional, options);
+    }
+}

@@ -1,0 +1,33 @@
+using Microsoft.Extensions.Options;
+using Procurement.Storage;
+
+namespace Procurement.Server.Hosting;
+
+/// <summary>Forgets request ids older than the retention (never less than 24 hours), once an hour.</summary>
+public sealed partial class IdempotencyJanitor(IProcurementStore store, TimeProvider time, IOptions<ServerOptions> options, ILogger<IdempotencyJanitor> logger)
+    : BackgroundService
+{
+    private static readonly TimeSpan MinimumRetention = TimeSpan.FromHours(24);
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        var retention = options.Value.IdempotencyRetention < MinimumRetention ? MinimumRetention : options.Value.IdempotencyRetention;
+        using var timer = new PeriodicTimer(TimeSpan.FromHours(1), time);
+        do
+        {
+            var cutoff = time.GetUtcNow() - retention;
+            var removed = await store.WriteAsync(s => s.Idempotency.DeleteOlderThanAsync(cutoff), stoppingToken);
+            if (removed > 0)
+            {
+                Log.Removed(logger, removed, cutoff);
+            }
+        }
+        while (await timer.WaitForNextTickAsync(stoppingToken));
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 3001, Level = LogLevel.Information, Message = "Forgot {Count} request ids older than {Cutoff:O}")]
+        public static partial void Removed(ILogger logger, int count, DateTimeOffset cutoff);
+    }
+}

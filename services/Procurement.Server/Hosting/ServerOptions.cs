@@ -1,0 +1,21 @@
+namespace Procurement.Server.Hosting;
+
+/// <summary>The <c>Procurement</c> configuration section.</summary>
+public sealed class ServerOptions
+{
+    public const string Section = "Procurement";
+    public const string DefaultDatabasePath = "./data/procurement.db";
+    public const string DefaultUrl = "http://127.0.0.1:5080";
+
+    /// <summary>The SQLite file (<c>--db PATH</c>). Relative paths are relative to the working folder.</summary>
+    public string Database { get; set; } = DefaultDatabasePath;
+
+    /// <summary>An operator key registered at start-up (<c>PROCUREMENT_BOOTSTRAP_OPERATOR_KEY</c>), for containers.</summary>
+    public string? BootstrapOperatorKey { get; set; }
+
+    /// <summary>Seed the headline deal into an empty database (<c>--demo</c>).</summary>
+    public bool Demo { get; set; }
+
+    /// <summary>How long request ids are remembered. At least 24 hours.</summary>
+    public TimeSpan IdempotencyRetention { get; set; } = TimeSpan.FromDays(7);
+}

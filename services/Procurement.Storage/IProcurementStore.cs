@@ -1,0 +1,78 @@
+using System.Data.Common;
+using Procurement.Storage.Repositories;
+
+namespace Procurement.Storage;
+
+/// <summary>
+/// The storage seam. Every write is one unit of work: the service hands it a function that reads
+/// state, decides with pure domain code and writes the change with its idempotency and audit records.
+/// The caller is answered only after its unit is durably committed.
+/// </summary>
+/// <remarks>
+/// Providers differ behind this seam only: SQLite runs units on its single writer, several back to
+/// back in one transaction (group commit, each in its own savepoint); a server database runs each unit
+/// in its own transaction holding locks on the pools it touches (<see cref="IStoreSession.LockPoolsAsync"/>).
+/// </remarks>
+public interface IProcurementStore
+{
+    /// <summary>Runs <paramref name="read"/> against a consistent snapshot.</summary>
+    Task<T> ReadAsync<T>(Func<IStoreSession, Task<T>> read, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Runs <paramref name="unitOfWork"/> in a write transaction. If it throws, none of its writes
+    /// remain and the exception reaches the caller; otherwise its result is returned after commit.
+    /// </summary>
+    Task<T> WriteAsync<T>(Func<IStoreSession, Task<T>> unitOfWork, CancellationToken cancellationToken);
+}
+
+/// <summary>A connection and transaction, with the repositories bound to them.</summary>
+public interface IStoreSession
+{
+    PoolRepository Pools { get; }
+
+    ContractRepository Contracts { get; }
+
+    ApiKeyRepository ApiKeys { get; }
+
+    IdempotencyRepository Idempotency { get; }
+
+    AuditRepository Audit { get; }
+
+    /// <summary>Serializes this unit against every other writer of these pools (a no-op where writes are already serial).</summary>
+    Task LockPoolsAsync(IReadOnlyCollection<string> poolIds);
+}
+
+/// <summary>What a repository needs: the connection, the transaction and a cancellation token.</summary>
+public sealed record DbScope(DbConnection Connection, DbTransaction? Transaction, CancellationToken CancellationToken)
+{
+    public Dapper.CommandDefinition Command(string sql, object? parameters = null) =>
+        new(sql, parameters, Transaction, cancellationToken: CancellationToken);
+}
+
+/// <summary>The provider-neutral session: repositories over one connection and transaction.</summary>
+public class StoreSession : IStoreSession
+{
+    public StoreSession(DbScope db)
+    {
+        Db = db;
+        Pools = new PoolRepository(db);
+        Contracts = new ContractRepository(db);
+        ApiKeys = new ApiKeyRepository(db);
+        Idempotency = new IdempotencyRepository(db);
+        Audit = new AuditRepository(db);
+    }
+
+    public DbScope Db { get; }
+
+    public PoolRepository Pools { get; }
+
+    public ContractRepository Contracts { get; }
+
+    public ApiKeyRepository ApiKeys { get; }
+
+    public IdempotencyRepository Idempotency { get; }
+
+    public AuditRepository Audit { get; }
+
+    public virtual Task LockPoolsAsync(IReadOnlyCollection<string> poolIds) => Task.CompletedTask;
+}

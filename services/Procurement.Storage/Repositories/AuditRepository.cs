@@ -1,0 +1,63 @@
+using Dapper;
+
+namespace Procurement.Storage.Repositories;
+
+/// <summary>One committed mutation: who, when, which method and request, which resource.</summary>
+public sealed record AuditEvent(
+    long Sequence,
+    DateTimeOffset OccurredAt,
+    string KeyId,
+    string Role,
+    string? TenantId,
+    string Method,
+    string RequestId,
+    string ResourceType,
+    string ResourceId);
+
+public sealed class AuditRepository(DbScope db)
+{
+    private const string Insert = """
+        INSERT INTO audit_events (occurred_at_ms, key_id, role, tenant_id, method, request_id, resource_type, resource_id)
+        VALUES (@OccurredAtMs, @KeyId, @Role, @TenantId, @Method, @RequestId, @ResourceType, @ResourceId)
+        """;
+
+    private const string SelectPage = """
+        SELECT seq AS Sequence, occurred_at_ms AS OccurredAtMs, key_id AS KeyId, role AS Role, tenant_id AS TenantId,
+               method AS Method, request_id AS RequestId, resource_type AS ResourceType, resource_id AS ResourceId
+        FROM audit_events
+        WHERE seq > @AfterSeq
+          AND (@ResourceType IS NULL OR resource_type = @ResourceType)
+          AND (@ResourceId IS NULL OR resource_id = @ResourceId)
+        ORDER BY seq
+        LIMIT @Limit
+        """;
+
+    public Task AppendAsync(AuditEvent e) =>
+        db.Connection.ExecuteAsync(db.Command(Insert, new
+        {
+            OccurredAtMs = UnixTime.ToMs(e.OccurredAt), e.KeyId, e.Role, e.TenantId, e.Method, e.RequestId, e.ResourceType, e.ResourceId,
+        }));
+
+    public async Task<IReadOnlyList<AuditEvent>> ListAsync(string? resourceType, string? resourceId, long afterSeq, int limit)
+    {
+        var rows = await db.Connection.QueryAsync<Row>(db.Command(SelectPage, new
+        {
+            AfterSeq = afterSeq, ResourceType = resourceType, ResourceId = resourceId, Limit = limit,
+        }));
+        return rows.Select(r => new AuditEvent(r.Sequence, UnixTime.FromMs(r.OccurredAtMs), r.KeyId, r.Role, r.TenantId, r.Method,
+            r.RequestId, r.ResourceType, r.ResourceId)).ToList();
+    }
+
+    private sealed class Row
+    {
+        public long Sequence { get; set; }
+        public long OccurredAtMs { get; set; }
+        public string KeyId { get; set; } = "";
+        public string Role { get; set; } = "";
+        public string? TenantId { get; set; }
+        public string Method { get; set; } = "";
+        public string RequestId { get; set; } = "";
+        public string ResourceType { get; set; } = "";
+        public string ResourceId { get; set; } = "";
+    }
+}

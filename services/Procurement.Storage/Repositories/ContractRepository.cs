@@ -1,0 +1,270 @@
+using Dapper;
+using Procurement.Domain.Contracts;
+using Procurement.Domain.Pools;
+
+namespace Procurement.Storage.Repositories;
+
+/// <summary>A filter on the state callers see, where EXPIRED is derived from the term end.</summary>
+public sealed record ContractFilter(string? TenantId, ContractState? State);
+
+public sealed class ContractRepository(DbScope db)
+{
+    private const string Columns =
+        "seq AS Seq, id AS Id, tenant_id AS TenantId, display_name AS DisplayName, state AS State, revision AS Revision, " +
+        "end_ms AS EndMs, created_at_ms AS CreatedAtMs, updated_at_ms AS UpdatedAtMs, activated_at_ms AS ActivatedAtMs, " +
+        "terminated_at_ms AS TerminatedAtMs, state_reason AS StateReason";
+
+    private const string SelectById = $"SELECT {Columns} FROM contracts WHERE id = @Id";
+
+    // EXPIRED is not stored: an ACTIVE or SUSPENDED contract whose term end has passed reads as EXPIRED.
+    private const string SelectPage = $"""
+        SELECT {Columns} FROM contracts
+        WHERE seq > @AfterSeq
+          AND (@TenantId IS NULL OR tenant_id = @TenantId)
+          AND (@State IS NULL
+               OR (@State = 'EXPIRED' AND state IN ('ACTIVE', 'SUSPENDED') AND end_ms <= @NowMs)
+               OR (@State IN ('ACTIVE', 'SUSPENDED') AND state = @State AND end_ms > @NowMs)
+               OR (@State IN ('DRAFT', 'TERMINATED') AND state = @State))
+        ORDER BY seq
+        LIMIT @Limit
+        """;
+
+    private const string SelectVersions = """
+        SELECT contract_id AS ContractId, version AS Version, effective_from_ms AS EffectiveFromMs,
+               terms_json AS TermsJson, created_at_ms AS CreatedAtMs
+        FROM contract_versions WHERE contract_id IN @Ids
+        """;
+
+    private const string SelectSeq = "SELECT seq FROM contracts WHERE id = @Id";
+
+    private const string InsertContract = """
+        INSERT INTO contracts (id, tenant_id, display_name, state, revision, end_ms, created_at_ms, updated_at_ms,
+                               activated_at_ms, terminated_at_ms, state_reason)
+        VALUES (@Id, @TenantId, @DisplayName, @State, @Revision, @EndMs, @CreatedAtMs, @UpdatedAtMs,
+                @ActivatedAtMs, @TerminatedAtMs, @StateReason)
+        """;
+
+    private const string UpdateContract = """
+        UPDATE contracts
+        SET display_name = @DisplayName, state = @State, revision = @Revision, end_ms = @EndMs,
+            updated_at_ms = @UpdatedAtMs, activated_at_ms = @ActivatedAtMs, terminated_at_ms = @TerminatedAtMs,
+            state_reason = @StateReason
+        WHERE id = @Id AND revision = @PreviousRevision
+        """;
+
+    private const string InsertVersion = """
+        INSERT INTO contract_versions (contract_id, version, effective_from_ms, terms_json, created_at_ms)
+        VALUES (@ContractId, @Version, @EffectiveFromMs, @TermsJson, @CreatedAtMs)
+        """;
+
+    // Only a DRAFT's single version is ever rewritten; versions of an activated contract are immutable.
+    private const string UpdateDraftVersion = """
+        UPDATE contract_versions SET effective_from_ms = @EffectiveFromMs, terms_json = @TermsJson
+        WHERE contract_id = @ContractId AND version = 1
+        """;
+
+    private const string DeleteDraftEntitlements = "DELETE FROM contract_entitlements WHERE contract_id = @ContractId AND version = 1";
+
+    private const string InsertEntitlement = """
+        INSERT INTO contract_entitlements (contract_id, version, pool_id, reserved_units, burst_limit_units)
+        VALUES (@ContractId, @Version, @PoolId, @ReservedUnits, @BurstLimitUnits)
+        """;
+
+    // The entitlements of every contract that holds reservations (ACTIVE or SUSPENDED, term not over).
+    private const string SelectCountedEntitlements = """
+        SELECT e.contract_id AS ContractId, e.version AS Version, v.effective_from_ms AS EffectiveFromMs,
+               e.pool_id AS PoolId, e.reserved_units AS ReservedUnits
+        FROM contract_entitlements e
+        JOIN contract_versions v ON v.contract_id = e.contract_id AND v.version = e.version
+        JOIN contracts c ON c.id = e.contract_id
+        WHERE c.state IN ('ACTIVE', 'SUSPENDED') AND c.end_ms > @NowMs AND c.id <> @ExcludeId
+          AND e.pool_id IN @PoolIds
+        """;
+
+    public async Task<Contract?> GetAsync(string id)
+    {
+        var row = await db.Connection.QuerySingleOrDefaultAsync<ContractRow>(db.Command(SelectById, new { Id = id }));
+        if (row is null)
+        {
+            return null;
+        }
+
+        var versions = await LoadVersionsAsync([id]);
+        return row.ToDomain(versions[id]);
+    }
+
+    /// <summary>The list position of a contract, used as the keyset of page tokens.</summary>
+    public Task<long?> GetSequenceAsync(string id) =>
+        db.Connection.ExecuteScalarAsync<long?>(db.Command(SelectSeq, new { Id = id }));
+
+    /// <summary>Contracts in creation order after <paramref name="afterSeq"/>, with their list positions.</summary>
+    public async Task<IReadOnlyList<(long Seq, Contract Contract)>> ListAsync(ContractFilter filter, DateTimeOffset now, long afterSeq, int limit)
+    {
+        var rows = (await db.Connection.QueryAsync<ContractRow>(db.Command(SelectPage, new
+        {
+            AfterSeq = afterSeq,
+            filter.TenantId,
+            State = filter.State is { } s ? StateName(s) : null,
+            NowMs = UnixTime.ToMs(now),
+            Limit = limit,
+        }))).ToList();
+        if (rows.Count == 0)
+        {
+            return [];
+        }
+
+        var versions = await LoadVersionsAsync(rows.Select(r => r.Id).ToArray());
+        return rows.Select(r => (r.Seq, r.ToDomain(versions[r.Id]))).ToList();
+    }
+
+    public async Task InsertAsync(Contract contract)
+    {
+        await db.Connection.ExecuteAsync(db.Command(InsertContract, ContractRow.From(contract)));
+        await WriteNewVersionsAsync(contract);
+    }
+
+    /// <summary>Writes a changed contract; fails if it changed since <paramref name="previousRevision"/>.</summary>
+    public async Task UpdateAsync(Contract contract, long previousRevision)
+    {
+        var row = ContractRow.From(contract);
+        var changed = await db.Connection.ExecuteAsync(db.Command(UpdateContract, new
+        {
+            row.Id, row.DisplayName, row.State, row.Revision, row.EndMs, row.UpdatedAtMs, row.ActivatedAtMs,
+            row.TerminatedAtMs, row.StateReason, PreviousRevision = previousRevision,
+        }));
+        if (changed != 1)
+        {
+            throw new ConcurrentWriteException(Contract.ResourceType, contract.Id);
+        }
+
+        if (contract.StoredState == ContractState.Draft)
+        {
+            var draft = contract.Versions[0];
+            await db.Connection.ExecuteAsync(db.Command(UpdateDraftVersion, VersionRow.From(contract.Id, draft)));
+            await db.Connection.ExecuteAsync(db.Command(DeleteDraftEntitlements, new { ContractId = contract.Id }));
+            await InsertEntitlementsAsync(contract.Id, draft);
+        }
+
+        await WriteNewVersionsAsync(contract);
+    }
+
+    /// <summary>Entitlement rows in <paramref name="poolIds"/> of every contract that holds reservations, except one.</summary>
+    public async Task<IReadOnlyList<EntitlementRow>> GetCountedEntitlementsAsync(IReadOnlyCollection<string> poolIds, DateTimeOffset now, string excludeContractId)
+    {
+        if (poolIds.Count == 0)
+        {
+            return [];
+        }
+
+        var rows = await db.Connection.QueryAsync<EntitlementDbRow>(db.Command(SelectCountedEntitlements, new
+        {
+            NowMs = UnixTime.ToMs(now),
+            ExcludeId = excludeContractId,
+            PoolIds = poolIds.ToArray(),
+        }));
+        return rows.Select(r => new EntitlementRow(r.ContractId, (int)r.Version, UnixTime.FromMs(r.EffectiveFromMs), r.PoolId, r.ReservedUnits)).ToList();
+    }
+
+    private async Task WriteNewVersionsAsync(Contract contract)
+    {
+        foreach (var version in contract.Versions.Skip(contract.PersistedVersionCount))
+        {
+            await db.Connection.ExecuteAsync(db.Command(InsertVersion, VersionRow.From(contract.Id, version)));
+            await InsertEntitlementsAsync(contract.Id, version);
+        }
+
+        contract.MarkPersisted();
+    }
+
+    private async Task InsertEntitlementsAsync(string contractId, ContractVersion version)
+    {
+        foreach (var e in version.Terms.Entitlements)
+        {
+            await db.Connection.ExecuteAsync(db.Command(InsertEntitlement, new
+            {
+                ContractId = contractId, version.Version, e.PoolId, e.ReservedUnits, e.BurstLimitUnits,
+            }));
+        }
+    }
+
+    private async Task<Dictionary<string, List<ContractVersion>>> LoadVersionsAsync(string[] ids)
+    {
+        var rows = await db.Connection.QueryAsync<VersionRow>(db.Command(SelectVersions, new { Ids = ids }));
+        var result = ids.ToDictionary(id => id, _ => new List<ContractVersion>(), StringComparer.Ordinal);
+        foreach (var row in rows)
+        {
+            result[row.ContractId].Add(row.ToDomain());
+        }
+
+        return result;
+    }
+
+    internal static string StateName(ContractState state) => state.ToString().ToUpperInvariant();
+
+    private static ContractState ParseState(string name) => Enum.Parse<ContractState>(name, ignoreCase: true);
+
+    private sealed class ContractRow
+    {
+        public long Seq { get; set; }
+        public string Id { get; set; } = "";
+        public string TenantId { get; set; } = "";
+        public string DisplayName { get; set; } = "";
+        public string State { get; set; } = "";
+        public long Revision { get; set; }
+        public long EndMs { get; set; }
+        public long CreatedAtMs { get; set; }
+        public long UpdatedAtMs { get; set; }
+        public long? ActivatedAtMs { get; set; }
+        public long? TerminatedAtMs { get; set; }
+        public string? StateReason { get; set; }
+
+        public static ContractRow From(Contract c) => new()
+        {
+            Id = c.Id,
+            TenantId = c.TenantId,
+            DisplayName = c.DisplayName,
+            State = StateName(c.StoredState),
+            Revision = c.Revision,
+            EndMs = UnixTime.ToMs(c.TermEnd),
+            CreatedAtMs = UnixTime.ToMs(c.CreatedAt),
+            UpdatedAtMs = UnixTime.ToMs(c.UpdatedAt),
+            ActivatedAtMs = UnixTime.ToMs(c.ActivatedAt),
+            TerminatedAtMs = UnixTime.ToMs(c.TerminatedAt),
+            StateReason = c.StateReason,
+        };
+
+        public Contract ToDomain(IEnumerable<ContractVersion> versions) => new(
+            Id, TenantId, DisplayName, ParseState(State), Revision, UnixTime.FromMs(CreatedAtMs), UnixTime.FromMs(UpdatedAtMs),
+            UnixTime.FromMs(ActivatedAtMs), UnixTime.FromMs(TerminatedAtMs), StateReason, versions);
+    }
+
+    private sealed class VersionRow
+    {
+        public string ContractId { get; set; } = "";
+        public long Version { get; set; }
+        public long EffectiveFromMs { get; set; }
+        public string TermsJson { get; set; } = "";
+        public long CreatedAtMs { get; set; }
+
+        public static VersionRow From(string contractId, ContractVersion v) => new()
+        {
+            ContractId = contractId,
+            Version = v.Version,
+            EffectiveFromMs = UnixTime.ToMs(v.EffectiveFrom),
+            TermsJson = Storage.TermsJson.Serialize(v.Terms),
+            CreatedAtMs = UnixTime.ToMs(v.CreatedAt),
+        };
+
+        public ContractVersion ToDomain() => new((int)Version, UnixTime.FromMs(EffectiveFromMs),
+            Storage.TermsJson.Deserialize(TermsJson), UnixTime.FromMs(CreatedAtMs));
+    }
+
+    private sealed class EntitlementDbRow
+    {
+        public string ContractId { get; set; } = "";
+        public long Version { get; set; }
+        public long EffectiveFromMs { get; set; }
+        public string PoolId { get; set; } = "";
+        public long ReservedUnits { get; set; }
+    }
+}

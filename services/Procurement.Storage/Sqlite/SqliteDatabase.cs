@@ -1,0 +1,105 @@
+using System.Reflection;
+using Dapper;
+using Microsoft.Data.Sqlite;
+
+namespace Procurement.Storage.Sqlite;
+
+/// <summary>
+/// One SQLite database file: WAL, foreign keys on, <c>synchronous=FULL</c> (an acknowledged write
+/// survives a power cut), and numbered migrations applied at start-up.
+/// </summary>
+public sealed class SqliteDatabase
+{
+    private const string MigrationPrefix = "Procurement.Storage.Migrations.Sqlite.";
+
+    public SqliteDatabase(string path)
+    {
+        Path = System.IO.Path.GetFullPath(path);
+        ConnectionString = new SqliteConnectionStringBuilder
+        {
+            DataSource = Path,
+            Mode = SqliteOpenMode.ReadWriteCreate,
+            Cache = SqliteCacheMode.Private,
+            ForeignKeys = true,
+            Pooling = true,
+            // Seconds to wait for the write lock held by another process (e.g. the keys command).
+            DefaultTimeout = 30,
+        }.ToString();
+    }
+
+    public string Path { get; }
+
+    public string ConnectionString { get; }
+
+    /// <summary>Opens a connection with the per-connection settings applied.</summary>
+    public SqliteConnection Open()
+    {
+        var connection = new SqliteConnection(ConnectionString);
+        connection.Open();
+        using var pragma = connection.CreateCommand();
+        pragma.CommandText = "PRAGMA synchronous = FULL; PRAGMA busy_timeout = 30000;";
+        pragma.ExecuteNonQuery();
+        return connection;
+    }
+
+    /// <summary>Creates the folder and file if needed, turns on WAL and applies pending migrations.</summary>
+    public void Initialize(TimeProvider time)
+    {
+        var folder = System.IO.Path.GetDirectoryName(Path);
+        if (!string.IsNullOrEmpty(folder))
+        {
+            Directory.CreateDirectory(folder);
+        }
+
+        using var connection = Open();
+        connection.Execute("PRAGMA journal_mode = WAL;");
+        using var tx = connection.BeginTransaction(deferred: false);
+        connection.Execute("""
+            CREATE TABLE IF NOT EXISTS schema_migrations (
+                version       INTEGER NOT NULL PRIMARY KEY,
+                name          TEXT    NOT NULL,
+                applied_at_ms INTEGER NOT NULL
+            )
+            """, transaction: tx);
+        var applied = connection.Query<long>("SELECT version FROM schema_migrations", transaction: tx).ToHashSet();
+        foreach (var (version, name, sql) in Migrations())
+        {
+            if (applied.Contains(version))
+            {
+                continue;
+            }
+
+            connection.Execute(sql, transaction: tx);
+            connection.Execute("INSERT INTO schema_migrations (version, name, applied_at_ms) VALUES (@version, @name, @now)",
+                new { version, name, now = time.GetUtcNow().ToUnixTimeMilliseconds() }, tx);
+        }
+
+        tx.Commit();
+    }
+
+    /// <summary>The embedded <c>NNNN_name.sql</c> files, in order.</summary>
+    public static IReadOnlyList<(long Version, string Name, string Sql)> Migrations()
+    {
+        var assembly = Assembly.GetExecutingAssembly();
+        var result = new List<(long, string, string)>();
+        foreach (var resource in assembly.GetManifestResourceNames().Where(n => n.StartsWith(MigrationPrefix, StringComparison.Ordinal)))
+        {
+            var name = resource[MigrationPrefix.Length..^".sql".Length];
+            var version = long.Parse(name[..name.IndexOf('_')], System.Globalization.CultureInfo.InvariantCulture);
+            using var stream = assembly.GetManifestResourceStream(resource)!;
+            using var reader = new StreamReader(stream);
+            result.Add((version, name, reader.ReadToEnd()));
+        }
+
+        return result.OrderBy(m => m.Item1).ToList();
+    }
+
+    /// <summary>Copies the live database to <paramref name="destinationPath"/> with SQLite's online backup API.</summary>
+    public void BackupTo(string destinationPath)
+    {
+        using var source = Open();
+        using var destination = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = destinationPath, Pooling = false }.ToString());
+        destination.Open();
+        source.BackupDatabase(destination);
+    }
+}

@@ -1,0 +1,210 @@
+using System.Threading.Channels;
+using Microsoft.Data.Sqlite;
+using Microsoft.Extensions.Logging;
+
+namespace Procurement.Storage.Sqlite;
+
+/// <summary>
+/// The SQLite provider. Reads run on pooled connections, each in its own snapshot. Writes go to one
+/// writer task that owns the only write connection: it takes the units waiting in its queue, runs
+/// them back to back in one <c>BEGIN IMMEDIATE</c> transaction, each inside its own savepoint so a
+/// failing unit leaves no trace, commits once (one fsync for the group) and only then answers every
+/// caller in the group. That is group commit: durability per request, one disk flush per batch.
+/// </summary>
+public sealed partial class SqliteStore : IProcurementStore, IAsyncDisposable
+{
+    /// <summary>Most units committed together; bounds the latency a long batch adds.</summary>
+    public const int MaxBatchSize = 256;
+
+    private readonly SqliteDatabase _database;
+    private readonly ILogger<SqliteStore> _logger;
+    private readonly Channel<WorkItem> _queue = Channel.CreateUnbounded<WorkItem>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly Task _writer;
+
+    public SqliteStore(SqliteDatabase database, ILogger<SqliteStore> logger)
+    {
+        _database = database;
+        _logger = logger;
+        _writer = Task.Factory.StartNew(WriteLoopAsync, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default).Unwrap();
+    }
+
+    public SqliteDatabase Database => _database;
+
+    public async Task<T> ReadAsync<T>(Func<IStoreSession, Task<T>> read, CancellationToken cancellationToken)
+    {
+        await using var connection = _database.Open();
+        // A deferred transaction gives every query of the read one snapshot of the WAL.
+        await using var tx = (SqliteTransaction)await connection.BeginTransactionAsync(cancellationToken);
+        var result = await read(new StoreSession(new DbScope(connection, tx, cancellationToken)));
+        await tx.CommitAsync(cancellationToken);
+        return result;
+    }
+
+    public Task<T> WriteAsync<T>(Func<IStoreSession, Task<T>> unitOfWork, CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        var item = new WorkItem<T>(unitOfWork, cancellationToken);
+        if (!_queue.Writer.TryWrite(item))
+        {
+            throw new ObjectDisposedException(nameof(SqliteStore), "The store is shutting down.");
+        }
+
+        return item.Task;
+    }
+
+    /// <summary>Finishes every queued unit, then closes the write connection.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        _queue.Writer.TryComplete();
+        await _writer.ConfigureAwait(false);
+    }
+
+    private async Task WriteLoopAsync()
+    {
+        await using var connection = _database.Open();
+        var batch = new List<WorkItem>(MaxBatchSize);
+        var reader = _queue.Reader;
+        while (await reader.WaitToReadAsync().ConfigureAwait(false))
+        {
+            batch.Clear();
+            while (batch.Count < MaxBatchSize && reader.TryRead(out var item))
+            {
+                // A caller that gave up before its unit started gets nothing written.
+                if (item.CancellationToken.IsCancellationRequested)
+                {
+                    item.Cancel();
+                }
+                else
+                {
+                    batch.Add(item);
+                }
+            }
+
+            if (batch.Count > 0)
+            {
+                await RunBatchAsync(connection, batch).ConfigureAwait(false);
+            }
+        }
+    }
+
+    private async Task RunBatchAsync(SqliteConnection connection, List<WorkItem> batch)
+    {
+        SqliteTransaction tx;
+        try
+        {
+            tx = connection.BeginTransaction(deferred: false);
+        }
+        catch (Exception ex)
+        {
+            Log.BeginFailed(_logger, ex, batch.Count);
+            foreach (var item in batch)
+            {
+                item.Fail(ex);
+            }
+
+            return;
+        }
+
+        var succeeded = new List<WorkItem>(batch.Count);
+        using (tx)
+        {
+            var session = new StoreSession(new DbScope(connection, tx, CancellationToken.None));
+            var useSavepoints = batch.Count > 1;
+            for (var i = 0; i < batch.Count; i++)
+            {
+                var item = batch[i];
+                var savepoint = $"u{i}";
+                if (useSavepoints)
+                {
+                    tx.Save(savepoint);
+                }
+
+                try
+                {
+                    await item.RunAsync(session).ConfigureAwait(false);
+                    if (useSavepoints)
+                    {
+                        tx.Release(savepoint);
+                    }
+
+                    succeeded.Add(item);
+                }
+                catch (Exception ex)
+                {
+                    if (useSavepoints)
+                    {
+                        tx.Rollback(savepoint);
+                        tx.Release(savepoint);
+                    }
+
+                    item.Fail(ex);
+                }
+            }
+
+            try
+            {
+                if (succeeded.Count > 0)
+                {
+                    tx.Commit();
+                }
+                else
+                {
+                    tx.Rollback();
+                }
+            }
+            catch (Exception ex)
+            {
+                Log.CommitFailed(_logger, ex, succeeded.Count);
+                foreach (var item in succeeded)
+                {
+                    item.Fail(ex);
+                }
+
+                return;
+            }
+        }
+
+        foreach (var item in succeeded)
+        {
+            item.Complete();
+        }
+    }
+
+    private abstract class WorkItem(CancellationToken cancellationToken)
+    {
+        public CancellationToken CancellationToken { get; } = cancellationToken;
+
+        public abstract Task RunAsync(IStoreSession session);
+
+        public abstract void Complete();
+
+        public abstract void Fail(Exception exception);
+
+        public abstract void Cancel();
+    }
+
+    private sealed class WorkItem<T>(Func<IStoreSession, Task<T>> work, CancellationToken cancellationToken) : WorkItem(cancellationToken)
+    {
+        private readonly TaskCompletionSource<T> _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private T? _result;
+
+        public Task<T> Task => _completion.Task;
+
+        public override async Task RunAsync(IStoreSession session) => _result = await work(session).ConfigureAwait(false);
+
+        public override void Complete() => _completion.TrySetResult(_result!);
+
+        public override void Fail(Exception exception) => _completion.TrySetException(exception);
+
+        public override void Cancel() => _completion.TrySetCanceled(CancellationToken);
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 1001, Level = LogLevel.Error, Message = "Could not begin a write transaction for {Count} units")]
+        public static partial void BeginFailed(ILogger logger, Exception exception, int count);
+
+        [LoggerMessage(EventId = 1002, Level = LogLevel.Error, Message = "Commit of {Count} units failed; none of them is acknowledged")]
+        public static partial void CommitFailed(ILogger logger, Exception exception, int count);
+    }
+}
