@@ -203,13 +203,10 @@ public static class ContractTermsValidator
                 v.Add(new($"{path}.multiplier", "must be >= 0"));
             }
 
-            for (var j = 0; j < i; j++)
+            var overlapped = Enumerable.Range(0, i).Where(j => bands[j].Metric == b.Metric && Overlaps(bands[j], b)).ToList();
+            if (overlapped.Count > 0)
             {
-                var other = bands[j];
-                if (other.Metric == b.Metric && Overlaps(other, b))
-                {
-                    v.Add(new($"{path}.min", $"overlaps utilization_bands[{j}] of the same metric"));
-                }
+                v.Add(new($"{path}.min", "overlaps " + string.Join(", ", overlapped.Select(j => $"utilization_bands[{j}]")) + " of the same metric"));
             }
         }
     }
