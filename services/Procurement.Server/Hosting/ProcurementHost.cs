@@ -31,10 +31,12 @@ public static class ProcurementHost
             builder.Configuration[$"{ServerOptions.Section}:{nameof(ServerOptions.Demo)}"] = "true";
         }
 
+        // Containers pass the bootstrap key as PROCUREMENT_BOOTSTRAP_OPERATOR_KEY; explicit configuration wins.
+        var bootstrapSetting = $"{ServerOptions.Section}:{nameof(ServerOptions.BootstrapOperatorKey)}";
         var bootstrapKey = Environment.GetEnvironmentVariable("PROCUREMENT_BOOTSTRAP_OPERATOR_KEY");
-        if (!string.IsNullOrEmpty(bootstrapKey))
+        if (!string.IsNullOrEmpty(bootstrapKey) && string.IsNullOrEmpty(builder.Configuration[bootstrapSetting]))
         {
-            builder.Configuration[$"{ServerOptions.Section}:{nameof(ServerOptions.BootstrapOperatorKey)}"] = bootstrapKey;
+            builder.Configuration[bootstrapSetting] = bootstrapKey;
         }
 
         if (string.IsNullOrEmpty(builder.Configuration["urls"]) && string.IsNullOrEmpty(builder.Configuration["Kestrel:Endpoints:Default:Url"]))

@@ -20,6 +20,7 @@ public sealed class ServerHarness : IAsyncDisposable
 
     private readonly string _folder;
     private readonly bool _ownsFolder;
+    private string[] _extraArgs = [];
     private WebApplication? _app;
     private GrpcChannel? _channel;
 
@@ -54,7 +55,7 @@ public sealed class ServerHarness : IAsyncDisposable
     public async Task RestartAsync()
     {
         await StopAppAsync();
-        await StartAppAsync([]);
+        await StartAppAsync(_extraArgs);
     }
 
     public async Task<string> CreateKeyAsync(Role role, string? tenantId = null)
@@ -105,6 +106,7 @@ public sealed class ServerHarness : IAsyncDisposable
 
     private async Task StartAppAsync(string[] extraArgs)
     {
+        _extraArgs = extraArgs;
         string[] args = ["--db", DatabasePath, "--urls", "http://127.0.0.1:0", "--Logging:LogLevel:Default=Warning", .. extraArgs];
         _app = ProcurementHost.Build(args, services => services.AddSingleton<TimeProvider>(Clock));
         await _app.StartAsync();
