@@ -23,6 +23,38 @@ public interface IProcurementStore
     /// remain and the exception reaches the caller; otherwise its result is returned after commit.
     /// </summary>
     Task<T> WriteAsync<T>(Func<IStoreSession, Task<T>> unitOfWork, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Completes when the next write unit commits. Take it before reading, then await it, and no
+    /// commit can slip between the read and the wait. Only commits of this process are signalled.
+    /// </summary>
+    Task NextCommit { get; }
+}
+
+public static class ProcurementStoreExtensions
+{
+    /// <summary>
+    /// Runs <paramref name="unitOfWork"/> exactly as a write would run, then rolls it back: the result
+    /// says what the write would do (a dry run), and nothing changes.
+    /// </summary>
+    public static async Task<T> SimulateAsync<T>(this IProcurementStore store, Func<IStoreSession, Task<T>> unitOfWork, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await store.WriteAsync<bool>(async s => throw new SimulationResult(await unitOfWork(s)), cancellationToken);
+        }
+        catch (SimulationResult result)
+        {
+            return (T)result.Value!;
+        }
+
+        throw new InvalidOperationException("A simulation always rolls back.");
+    }
+
+    private sealed class SimulationResult(object? value) : Exception("Rolled back on purpose.")
+    {
+        public object? Value { get; } = value;
+    }
 }
 
 /// <summary>A connection and transaction, with the repositories bound to them.</summary>
@@ -37,6 +69,12 @@ public interface IStoreSession
     IdempotencyRepository Idempotency { get; }
 
     AuditRepository Audit { get; }
+
+    AllocationRepository Allocations { get; }
+
+    AllocationEventRepository AllocationEvents { get; }
+
+    UsageRepository Usage { get; }
 
     /// <summary>Serializes this unit against every other writer of these pools (a no-op where writes are already serial).</summary>
     Task LockPoolsAsync(IReadOnlyCollection<string> poolIds);
@@ -60,6 +98,9 @@ public class StoreSession : IStoreSession
         ApiKeys = new ApiKeyRepository(db);
         Idempotency = new IdempotencyRepository(db);
         Audit = new AuditRepository(db);
+        Allocations = new AllocationRepository(db);
+        AllocationEvents = new AllocationEventRepository(db);
+        Usage = new UsageRepository(db);
     }
 
     public DbScope Db { get; }
@@ -73,6 +114,12 @@ public class StoreSession : IStoreSession
     public IdempotencyRepository Idempotency { get; }
 
     public AuditRepository Audit { get; }
+
+    public AllocationRepository Allocations { get; }
+
+    public AllocationEventRepository AllocationEvents { get; }
+
+    public UsageRepository Usage { get; }
 
     public virtual Task LockPoolsAsync(IReadOnlyCollection<string> poolIds) => Task.CompletedTask;
 }

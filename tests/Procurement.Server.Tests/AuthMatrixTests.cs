@@ -26,6 +26,38 @@ public sealed class AuthMatrixTests : IAsyncLifetime
         ["/procurement.v1.AllocationService/GetPool"] = i => new AllocationService.AllocationServiceClient(i).GetPoolAsync(new GetPoolRequest()).ResponseAsync,
         ["/procurement.v1.AllocationService/ListPools"] = i => new AllocationService.AllocationServiceClient(i).ListPoolsAsync(new ListPoolsRequest()).ResponseAsync,
         ["/procurement.v1.AllocationService/UpdatePoolCapacity"] = i => new AllocationService.AllocationServiceClient(i).UpdatePoolCapacityAsync(new UpdatePoolCapacityRequest()).ResponseAsync,
+        ["/procurement.v1.AllocationService/GetPoolStatus"] = i => new AllocationService.AllocationServiceClient(i).GetPoolStatusAsync(new GetPoolStatusRequest()).ResponseAsync,
+        ["/procurement.v1.AllocationService/RequestAllocation"] = i => new AllocationService.AllocationServiceClient(i).RequestAllocationAsync(new RequestAllocationRequest()).ResponseAsync,
+        ["/procurement.v1.AllocationService/GetAllocation"] = i => new AllocationService.AllocationServiceClient(i).GetAllocationAsync(new GetAllocationRequest()).ResponseAsync,
+        ["/procurement.v1.AllocationService/ListAllocations"] = i => new AllocationService.AllocationServiceClient(i).ListAllocationsAsync(new ListAllocationsRequest()).ResponseAsync,
+        ["/procurement.v1.AllocationService/ReleaseAllocation"] = i => new AllocationService.AllocationServiceClient(i).ReleaseAllocationAsync(new ReleaseAllocationRequest()).ResponseAsync,
+        ["/procurement.v1.AllocationService/WatchAllocations"] = async i =>
+        {
+            // Allowed callers get a live stream: reading its (empty) history and stopping is success.
+            using var cts = new CancellationTokenSource(TimeSpan.FromMilliseconds(300));
+            using var call = new AllocationService.AllocationServiceClient(i).WatchAllocations(new WatchAllocationsRequest(), cancellationToken: cts.Token);
+            try
+            {
+                await call.ResponseStream.MoveNext(cts.Token);
+            }
+            catch (RpcException e) when (e.StatusCode == StatusCode.Cancelled)
+            {
+            }
+        },
+        ["/procurement.v1.AllocationService/ReportUsage"] = async i =>
+        {
+            using var call = new AllocationService.AllocationServiceClient(i).ReportUsage();
+            try
+            {
+                await call.RequestStream.CompleteAsync();
+            }
+            catch (RpcException)
+            {
+                // The server may have refused the call before the client finished writing.
+            }
+
+            await call.ResponseAsync;
+        },
     };
 
     private ServerHarness _server = null!;

@@ -10,6 +10,7 @@ public static class MethodPolicies
 {
     private static readonly Role[] OperatorOnly = [Role.Operator];
     private static readonly Role[] OperatorAndCustomer = [Role.Operator, Role.Customer];
+    private static readonly Role[] OperatorAndMeter = [Role.Operator, Role.Meter];
     private static readonly Role[] Everyone = [Role.Operator, Role.Customer, Role.Meter];
 
     public static readonly IReadOnlyDictionary<string, Role[]> Allowed = new Dictionary<string, Role[]>(StringComparer.Ordinal)
@@ -29,6 +30,13 @@ public static class MethodPolicies
         [Path(AllocationService.Descriptor, "GetPool")] = Everyone,
         [Path(AllocationService.Descriptor, "ListPools")] = Everyone,
         [Path(AllocationService.Descriptor, "UpdatePoolCapacity")] = OperatorOnly,
+        [Path(AllocationService.Descriptor, "GetPoolStatus")] = OperatorOnly,
+        [Path(AllocationService.Descriptor, "RequestAllocation")] = OperatorAndCustomer,
+        [Path(AllocationService.Descriptor, "GetAllocation")] = OperatorAndCustomer,
+        [Path(AllocationService.Descriptor, "ListAllocations")] = OperatorAndCustomer,
+        [Path(AllocationService.Descriptor, "ReleaseAllocation")] = OperatorAndCustomer,
+        [Path(AllocationService.Descriptor, "WatchAllocations")] = OperatorAndCustomer,
+        [Path(AllocationService.Descriptor, "ReportUsage")] = OperatorAndMeter,
     };
 
     public static bool IsAnonymous(string method) =>

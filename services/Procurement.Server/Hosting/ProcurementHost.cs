@@ -76,6 +76,8 @@ public static class ProcurementHost
         services.AddSingleton<DemoSeeder>();
         services.AddHostedService<StartupTasks>();
         services.AddHostedService<IdempotencyJanitor>();
+        services.AddSingleton<AllocationSweeper>();
+        services.AddHostedService(sp => sp.GetRequiredService<AllocationSweeper>());
 
         services.AddGrpc(o =>
         {

@@ -18,4 +18,7 @@ public sealed class ServerOptions
 
     /// <summary>How long request ids are remembered. At least 24 hours.</summary>
     public TimeSpan IdempotencyRetention { get; set; } = TimeSpan.FromDays(7);
+
+    /// <summary>How often the sweeper ends allocations whose time has come.</summary>
+    public TimeSpan SweepInterval { get; set; } = TimeSpan.FromSeconds(1);
 }

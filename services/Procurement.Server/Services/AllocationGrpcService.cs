@@ -10,8 +10,8 @@ using DomainPool = Procurement.Domain.Pools.Pool;
 
 namespace Procurement.Server.Services;
 
-/// <summary>AllocationService: pools and their capacity.</summary>
-public sealed class AllocationGrpcService(IProcurementStore store, Mutations mutations) : AllocationService.AllocationServiceBase
+/// <summary>AllocationService, part one: pools and their capacity.</summary>
+public sealed partial class AllocationGrpcService(IProcurementStore store, Mutations mutations, TimeProvider time) : AllocationService.AllocationServiceBase
 {
     public override Task<CreatePoolResponse> CreatePool(CreatePoolRequest request, ServerCallContext context)
     {
@@ -106,8 +106,10 @@ public sealed class AllocationGrpcService(IProcurementStore store, Mutations mut
                 }
             }
 
+            await AllocationEngine.SweepPoolAsync(m.Session, pool.Id, m.Now);
             var updated = pool with { CapacityUnits = request.CapacityUnits, Revision = pool.Revision + 1, UpdatedAt = m.Now };
             await m.Session.Pools.UpdateCapacityAsync(updated, pool.Revision);
+            await AllocationEngine.ApplyCapacityChangeAsync(m.Session, pool.Id, pool.CapacityUnits, updated.CapacityUnits, m.Now);
             return new MutationResult<UpdatePoolCapacityResponse>(new UpdatePoolCapacityResponse { Pool = updated.ToApi() }, DomainPool.ResourceType, pool.Id);
         });
     }

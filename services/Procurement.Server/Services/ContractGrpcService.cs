@@ -95,7 +95,8 @@ public sealed class ContractGrpcService(IProcurementStore store, Mutations mutat
     {
         ValidateReason(request.Reason);
         return Transition(context, request, request.RequestId, request.ContractId, request.Etag,
-            (c, now) => c.Suspend(request.Reason, now), c => new SuspendContractResponse { Contract = c });
+            (c, now) => c.Suspend(request.Reason, now), c => new SuspendContractResponse { Contract = c },
+            Procurement.Domain.Allocations.AllocationCause.ContractSuspended);
     }
 
     public override Task<ResumeContractResponse> ResumeContract(ResumeContractRequest request, ServerCallContext context) =>
@@ -106,7 +107,8 @@ public sealed class ContractGrpcService(IProcurementStore store, Mutations mutat
     {
         ValidateReason(request.Reason);
         return Transition(context, request, request.RequestId, request.ContractId, request.Etag,
-            (c, now) => c.Terminate(request.Reason, now), c => new TerminateContractResponse { Contract = c });
+            (c, now) => c.Terminate(request.Reason, now), c => new TerminateContractResponse { Contract = c },
+            Procurement.Domain.Allocations.AllocationCause.ContractTerminated);
     }
 
     public override Task<AmendContractResponse> AmendContract(AmendContractRequest request, ServerCallContext context)
@@ -169,7 +171,8 @@ public sealed class ContractGrpcService(IProcurementStore store, Mutations mutat
 
     private Task<TResponse> Transition<TRequest, TResponse>(
         ServerCallContext context, TRequest request, string requestId, string contractId, string etag,
-        Action<Model.Contract, DateTimeOffset> change, Func<Contract, TResponse> reply)
+        Action<Model.Contract, DateTimeOffset> change, Func<Contract, TResponse> reply,
+        Procurement.Domain.Allocations.AllocationCause? endsAllocations = null)
         where TRequest : Google.Protobuf.IMessage<TRequest>
         where TResponse : Google.Protobuf.IMessage<TResponse>, new() =>
         mutations.RunAsync(context, request, requestId, async m =>
@@ -179,6 +182,12 @@ public sealed class ContractGrpcService(IProcurementStore store, Mutations mutat
             var previous = contract.Revision;
             change(contract, m.Now);
             await m.Session.Contracts.UpdateAsync(contract, previous);
+            if (endsAllocations is { } cause)
+            {
+                // A suspended or terminated contract holds nothing, in the same transaction.
+                await AllocationEngine.EndContractAllocationsAsync(m.Session, contract.Id, cause, m.Now);
+            }
+
             return Result(reply(contract.ToApi(m.Now)), contract.Id);
         });
 

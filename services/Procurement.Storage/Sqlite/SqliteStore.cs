@@ -20,6 +20,7 @@ public sealed partial class SqliteStore : IProcurementStore, IAsyncDisposable
     private readonly ILogger<SqliteStore> _logger;
     private readonly Channel<WorkItem> _queue = Channel.CreateUnbounded<WorkItem>(new UnboundedChannelOptions { SingleReader = true });
     private readonly Task _writer;
+    private TaskCompletionSource _nextCommit = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     public SqliteStore(SqliteDatabase database, ILogger<SqliteStore> logger)
     {
@@ -29,6 +30,8 @@ public sealed partial class SqliteStore : IProcurementStore, IAsyncDisposable
     }
 
     public SqliteDatabase Database => _database;
+
+    public Task NextCommit => Volatile.Read(ref _nextCommit).Task;
 
     public async Task<T> ReadAsync<T>(Func<IStoreSession, Task<T>> read, CancellationToken cancellationToken)
     {
@@ -162,6 +165,11 @@ public sealed partial class SqliteStore : IProcurementStore, IAsyncDisposable
 
                 return;
             }
+        }
+
+        if (succeeded.Count > 0)
+        {
+            Interlocked.Exchange(ref _nextCommit, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
         }
 
         foreach (var item in succeeded)

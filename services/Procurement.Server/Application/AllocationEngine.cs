@@ -1,0 +1,185 @@
+using Procurement.Domain.Allocations;
+using Procurement.Domain.Contracts;
+using Procurement.Domain.Errors;
+using Procurement.Storage;
+using Procurement.Storage.Repositories;
+
+namespace Procurement.Server.Application;
+
+/// <summary>
+/// The read-decide-write steps of admission, run inside a unit of work that holds the pool
+/// (<see cref="IStoreSession.LockPoolsAsync"/>). Decisions come from <see cref="AdmissionPolicy"/>;
+/// this class loads the ledger, writes the transitions and writes an event for every one of them.
+/// </summary>
+public static class AllocationEngine
+{
+    /// <summary>The standing of a contract in a pool at <paramref name="now"/>, from the terms version in effect.</summary>
+    public static ContractStanding StandingOf(Contract contract, string poolId, DateTimeOffset now)
+    {
+        var version = contract.VersionAt(now);
+        var entitlement = version.Terms.Entitlements.FirstOrDefault(e => e.PoolId == poolId);
+        var canAllocate = contract.StateAt(now) == ContractState.Active && now >= contract.Versions[0].Terms.StartTime;
+        return new ContractStanding(contract.Id, version.Terms.PriorityAccess.Priority, version.Terms.PriorityAccess.PreemptLowerPriorityBurst,
+            entitlement?.ReservedUnits ?? 0, entitlement?.BurstLimitUnits ?? 0, canAllocate);
+    }
+
+    /// <summary>Everything admission needs about one pool now.</summary>
+    public sealed record PoolView(
+        long Capacity,
+        PoolLedger Ledger,
+        IReadOnlyList<Allocation> Active,
+        IReadOnlyList<Allocation> Pending,
+        IReadOnlyDictionary<string, Contract> Contracts);
+
+    public static async Task<PoolView> LoadAsync(IStoreSession s, string poolId, DateTimeOffset now, params Contract[] also)
+    {
+        var pool = await s.Pools.GetAsync(poolId) ?? throw DomainErrors.NotFound(Domain.Pools.Pool.ResourceType, poolId);
+        var active = await s.Allocations.InPoolAsync(poolId, AllocationState.Active);
+        var pending = await s.Allocations.InPoolAsync(poolId, AllocationState.Pending);
+        var contracts = also.ToDictionary(c => c.Id, StringComparer.Ordinal);
+        foreach (var id in active.Select(a => a.ContractId).Concat(pending.Select(p => p.ContractId)).Distinct(StringComparer.Ordinal))
+        {
+            if (!contracts.ContainsKey(id))
+            {
+                contracts[id] = await s.Contracts.GetAsync(id) ?? throw new InvalidOperationException($"Allocation of unknown contract {id}.");
+            }
+        }
+
+        var ledger = new PoolLedger(pool.CapacityUnits,
+            active.Select(Held),
+            contracts.Values.Select(c => StandingOf(c, poolId, now)));
+        return new PoolView(pool.CapacityUnits, ledger, active, pending, contracts);
+    }
+
+    public static HeldAllocation Held(Allocation a) => new(a.Seq, a.Id, a.ContractId, a.Units, a.AdmittedAt!.Value);
+
+    /// <summary>
+    /// Ends what is due in a pool at <paramref name="now"/> (allocations past their end time, and
+    /// those of contracts whose term is over), then retries the queue if capacity was freed. Every
+    /// unit that touches a pool runs this first, so decisions never count an allocation that has ended.
+    /// </summary>
+    public static async Task SweepPoolAsync(IStoreSession s, string poolId, DateTimeOffset now)
+    {
+        var view = await LoadAsync(s, poolId, now);
+        var freed = false;
+        foreach (var a in view.Active.Concat(view.Pending))
+        {
+            AllocationCause? cause = a.EndTime is { } end && end <= now ? AllocationCause.EndTimeReached
+                : view.Contracts[a.ContractId].StateAt(now) == ContractState.Expired ? AllocationCause.ContractExpired
+                : null;
+            if (cause is { } c)
+            {
+                await EndAsync(s, a, a.State == AllocationState.Active ? AllocationState.Expired : AllocationState.Cancelled, c, now);
+                freed |= a.State == AllocationState.Active;
+            }
+        }
+
+        if (freed)
+        {
+            await RetryPendingAsync(s, poolId, now);
+        }
+    }
+
+    /// <summary>Rule 4: PENDING requests of the pool, highest priority then oldest, each admitted if it now fits.</summary>
+    public static async Task RetryPendingAsync(IStoreSession s, string poolId, DateTimeOffset now)
+    {
+        var view = await LoadAsync(s, poolId, now);
+        if (view.Pending.Count == 0)
+        {
+            return;
+        }
+
+        var byId = view.Pending.ToDictionary(p => p.Id, StringComparer.Ordinal);
+        var queue = view.Pending.Select(p => new QueuedRequest(p.Seq, p.Id, p.ContractId, p.Units, p.RequestedAt));
+        foreach (var request in AdmissionPolicy.RetryOrder(queue, view.Ledger))
+        {
+            var decision = AdmissionPolicy.Decide(view.Ledger, request.ContractId, request.Units, waitIfUnavailable: true);
+            if (decision.Outcome == AdmissionOutcome.Admit)
+            {
+                await AdmitAsync(s, view, byId[request.AllocationId], decision, AllocationCause.CapacityFreed, now);
+            }
+        }
+    }
+
+    /// <summary>Applies an ADMIT decision: preempts its victims, then makes the allocation ACTIVE.</summary>
+    public static async Task<Allocation> AdmitAsync(IStoreSession s, PoolView view, Allocation allocation, AdmissionDecision decision, AllocationCause cause, DateTimeOffset now)
+    {
+        foreach (var victim in decision.Victims)
+        {
+            var held = view.Active.First(a => a.Id == victim.AllocationId);
+            await EndAsync(s, held, AllocationState.Preempted, decision.VictimCause, now, preemptedBy: allocation.Id);
+        }
+
+        view.Ledger.Remove(decision.Victims);
+        var endTime = allocation.EndTime ?? (allocation.Duration is { } d ? now + d : null);
+        var admitted = allocation with { State = AllocationState.Active, Cause = cause, AdmittedAt = now, EndTime = endTime };
+        if (allocation.State == AllocationState.Pending)
+        {
+            await s.Allocations.UpdateAsync(admitted, AllocationState.Pending);
+        }
+        else
+        {
+            await s.Allocations.InsertAsync(admitted);
+        }
+
+        await AppendEventAsync(s, admitted, AllocationEventType.Admitted, now);
+        view.Ledger.Admit(Held(admitted));
+        return admitted;
+    }
+
+    /// <summary>Moves an open allocation to a final state and records the event.</summary>
+    public static async Task<Allocation> EndAsync(IStoreSession s, Allocation a, AllocationState final, AllocationCause cause, DateTimeOffset now, string? preemptedBy = null)
+    {
+        var ended = a with { State = final, Cause = cause, EndedAt = now };
+        await s.Allocations.UpdateAsync(ended, a.State);
+        await AppendEventAsync(s, ended, final switch
+        {
+            AllocationState.Released => AllocationEventType.Released,
+            AllocationState.Preempted => AllocationEventType.Preempted,
+            AllocationState.Expired => AllocationEventType.Expired,
+            AllocationState.Cancelled => AllocationEventType.Cancelled,
+            _ => throw new ArgumentOutOfRangeException(nameof(final)),
+        }, now, preemptedBy);
+        return ended;
+    }
+
+    public static Task AppendEventAsync(IStoreSession s, Allocation a, AllocationEventType type, DateTimeOffset now, string? preemptedBy = null) =>
+        s.AllocationEvents.AppendAsync(new AllocationEvent(0, now, type, a.Cause, a.Id, a.ContractId, a.TenantId, a.PoolId, a.Units, a.State, preemptedBy));
+
+    /// <summary>
+    /// A suspended or terminated contract holds nothing: its ACTIVE allocations are released and its
+    /// PENDING requests cancelled, and the pools' queues are retried.
+    /// </summary>
+    public static async Task EndContractAllocationsAsync(IStoreSession s, string contractId, AllocationCause cause, DateTimeOffset now)
+    {
+        var open = await s.Allocations.OpenOfContractAsync(contractId);
+        var pools = open.Select(a => a.PoolId).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToList();
+        await s.LockPoolsAsync(pools);
+        foreach (var a in open)
+        {
+            await EndAsync(s, a, a.State == AllocationState.Active ? AllocationState.Released : AllocationState.Cancelled, cause, now);
+        }
+
+        foreach (var pool in pools.Where(p => open.Any(a => a.PoolId == p && a.State == AllocationState.Active)))
+        {
+            await RetryPendingAsync(s, pool, now);
+        }
+    }
+
+    /// <summary>Rule 5 after a capacity change: a cut preempts borrowers until the held units fit; an increase retries the queue.</summary>
+    public static async Task ApplyCapacityChangeAsync(IStoreSession s, string poolId, long previousCapacity, long newCapacity, DateTimeOffset now)
+    {
+        if (newCapacity < previousCapacity)
+        {
+            var view = await LoadAsync(s, poolId, now);
+            foreach (var victim in AdmissionPolicy.VictimsForCapacity(view.Ledger))
+            {
+                await EndAsync(s, view.Active.First(a => a.Id == victim.AllocationId), AllocationState.Preempted, AllocationCause.CapacityReduced, now);
+            }
+        }
+        else if (newCapacity > previousCapacity)
+        {
+            await RetryPendingAsync(s, poolId, now);
+        }
+    }
+}

@@ -1,0 +1,122 @@
+using Procurement.Domain.Allocations;
+using Procurement.Domain.Contracts;
+using Procurement.Domain.Errors;
+using Procurement.Server.Auth;
+using Procurement.Storage;
+
+namespace Procurement.Server.Application;
+
+/// <summary>A request for units, validated.</summary>
+public sealed record AllocationRequest(string ContractId, string PoolId, long Units, DateTimeOffset? EndTime, TimeSpan? Duration, bool WaitIfUnavailable);
+
+/// <summary>What a request did (or, in a dry run, would do).</summary>
+public sealed record AllocationOutcome(Allocation? Allocation, AdmissionDecision Decision, IReadOnlyDictionary<string, Allocation> Held);
+
+/// <summary>Requests and releases as units of work.</summary>
+public static class AllocationOperations
+{
+    /// <summary>Decides a request and applies the decision; a refusal throws (and so writes nothing).</summary>
+    public static async Task<AllocationOutcome> RequestAsync(IStoreSession s, Principal principal, AllocationRequest request, DateTimeOffset now, bool dryRun)
+    {
+        var contract = await ContractOperations.LoadVisibleAsync(s, principal, request.ContractId);
+        if (await s.Pools.GetAsync(request.PoolId) is null)
+        {
+            throw DomainErrors.NotFound(Domain.Pools.Pool.ResourceType, request.PoolId);
+        }
+
+        if (request.EndTime is { } end && end <= now)
+        {
+            throw DomainErrors.Invalid("end_time", "must be in the future");
+        }
+
+        await s.LockPoolsAsync([request.PoolId]);
+        await AllocationEngine.SweepPoolAsync(s, request.PoolId, now);
+        var view = await AllocationEngine.LoadAsync(s, request.PoolId, now, contract);
+        var decision = AdmissionPolicy.Decide(view.Ledger, contract.Id, request.Units, request.WaitIfUnavailable);
+        var held = view.Active.ToDictionary(a => a.Id, StringComparer.Ordinal);
+        if (dryRun)
+        {
+            return new AllocationOutcome(null, decision, held);
+        }
+
+        if (decision.Outcome == AdmissionOutcome.Refuse)
+        {
+            throw Refusal(decision, view, contract, request);
+        }
+
+        var seq = await s.Allocations.NextSeqAsync();
+        var allocation = new Allocation(seq, Allocation.IdOf(seq), contract.Id, contract.TenantId, request.PoolId, request.Units,
+            AllocationState.Pending, AllocationCause.ClientRequest, now, null, null, request.EndTime, request.Duration);
+        if (decision.Outcome == AdmissionOutcome.Queue)
+        {
+            await s.Allocations.InsertAsync(allocation);
+            await AllocationEngine.AppendEventAsync(s, allocation, AllocationEventType.Queued, now);
+            return new AllocationOutcome(allocation, decision, held);
+        }
+
+        var admitted = await AllocationEngine.AdmitAsync(s, view, allocation with { State = AllocationState.Active }, decision, AllocationCause.ClientRequest, now);
+        return new AllocationOutcome(admitted, decision, held);
+    }
+
+    /// <summary>Releases an ACTIVE allocation or cancels a PENDING one; one that has ended is returned as it is.</summary>
+    public static async Task<Allocation> ReleaseAsync(IStoreSession s, Principal principal, string allocationId, DateTimeOffset now)
+    {
+        var allocation = await LoadVisibleAsync(s, principal, allocationId);
+        await s.LockPoolsAsync([allocation.PoolId]);
+        await AllocationEngine.SweepPoolAsync(s, allocation.PoolId, now);
+        allocation = (await s.Allocations.GetAsync(allocationId))!;
+        if (allocation.IsFinal)
+        {
+            return allocation;
+        }
+
+        var ended = await AllocationEngine.EndAsync(s, allocation,
+            allocation.State == AllocationState.Active ? AllocationState.Released : AllocationState.Cancelled, AllocationCause.ClientRequest, now);
+        if (allocation.State == AllocationState.Active)
+        {
+            await AllocationEngine.RetryPendingAsync(s, allocation.PoolId, now);
+        }
+
+        return ended;
+    }
+
+    public static async Task<Allocation> LoadVisibleAsync(IStoreSession s, Principal principal, string allocationId)
+    {
+        var allocation = string.IsNullOrEmpty(allocationId) ? null : await s.Allocations.GetAsync(allocationId);
+        if (allocation is null || !principal.CanSeeTenant(allocation.TenantId))
+        {
+            throw DomainErrors.NotFound(Allocation.ResourceType, allocationId);
+        }
+
+        return allocation;
+    }
+
+    private static ProcurementException Refusal(AdmissionDecision decision, AllocationEngine.PoolView view, Contract contract, AllocationRequest request)
+    {
+        var standing = view.Ledger.Standing(contract.Id);
+        var held = view.Ledger.UnitsOf(contract.Id);
+        var metadata = new Dictionary<string, string>
+        {
+            ["contract_id"] = contract.Id,
+            ["pool_id"] = request.PoolId,
+            ["requested_units"] = Format(request.Units),
+            ["held_units"] = Format(held),
+            ["reserved_units"] = Format(standing.ReservedUnits),
+            ["burst_limit_units"] = Format(standing.BurstLimitUnits),
+            ["free_units"] = Format(view.Ledger.Free),
+        };
+        return decision.Reason switch
+        {
+            AdmissionDecision.BurstLimitExceeded => new ProcurementException(ErrorKind.FailedPrecondition, decision.Reason,
+                $"Contract '{contract.Id}' holds {held} units of pool '{request.PoolId}'; {request.Units} more would pass its reservation ({standing.ReservedUnits}) plus burst limit ({standing.BurstLimitUnits}).",
+                metadata: metadata),
+            AdmissionDecision.ContractNotActive => new ProcurementException(ErrorKind.FailedPrecondition, decision.Reason,
+                $"Contract '{contract.Id}' is not ACTIVE within its term, so it cannot be allocated capacity.", metadata: metadata),
+            _ => new ProcurementException(ErrorKind.ResourceExhausted, AdmissionDecision.CapacityUnavailable,
+                $"Pool '{request.PoolId}' has {view.Ledger.Free} free units and none can be preempted for this request; set wait_if_unavailable to queue it.",
+                metadata: metadata),
+        };
+    }
+
+    private static string Format(long v) => v.ToString(System.Globalization.CultureInfo.InvariantCulture);
+}

@@ -1,0 +1,283 @@
+using Google.Protobuf.WellKnownTypes;
+using Grpc.Core;
+using Procurement.Api.V1;
+using Procurement.Domain.Common;
+using Procurement.Domain.Errors;
+using Procurement.Server.Application;
+using Procurement.Server.Auth;
+using Procurement.Server.Mapping;
+using Procurement.Storage;
+using Procurement.Storage.Repositories;
+using Model = Procurement.Domain.Allocations;
+
+namespace Procurement.Server.Services;
+
+/// <summary>AllocationService, part two: requests, releases, the event stream, usage and pool status.</summary>
+public sealed partial class AllocationGrpcService
+{
+    private const int WatchBatchSize = 500;
+    private static readonly TimeSpan WatchPollInterval = TimeSpan.FromSeconds(1);
+
+    public override async Task<RequestAllocationResponse> RequestAllocation(RequestAllocationRequest request, ServerCallContext context)
+    {
+        var parsed = Validate(request);
+        if (request.DryRun)
+        {
+            var principal = context.GetPrincipal();
+            var now = Mutations.TruncateToMilliseconds(time.GetUtcNow());
+            var outcome = await store.SimulateAsync(s => AllocationOperations.RequestAsync(s, principal, parsed, now, dryRun: true), context.CancellationToken);
+            return new RequestAllocationResponse { Decision = outcome.Decision.ToApi(outcome.Held) };
+        }
+
+        return await mutations.RunAsync(context, request, request.RequestId, async m =>
+        {
+            var outcome = await AllocationOperations.RequestAsync(m.Session, m.Principal, parsed, m.Now, dryRun: false);
+            var response = new RequestAllocationResponse { Allocation = outcome.Allocation!.ToApi(), Decision = outcome.Decision.ToApi(outcome.Held) };
+            return new MutationResult<RequestAllocationResponse>(response, Model.Allocation.ResourceType, outcome.Allocation!.Id);
+        });
+    }
+
+    public override async Task<GetAllocationResponse> GetAllocation(GetAllocationRequest request, ServerCallContext context)
+    {
+        var principal = context.GetPrincipal();
+        var allocation = await store.ReadAsync(s => AllocationOperations.LoadVisibleAsync(s, principal, request.AllocationId), context.CancellationToken);
+        return new GetAllocationResponse { Allocation = allocation.ToApi() };
+    }
+
+    public override async Task<ListAllocationsResponse> ListAllocations(ListAllocationsRequest request, ServerCallContext context)
+    {
+        var principal = context.GetPrincipal();
+        var pageSize = Paging.PageSize(request.PageSize);
+        if (request.State is < AllocationState.Unspecified or > AllocationState.Cancelled)
+        {
+            throw DomainErrors.Invalid("state", "is not an allocation state");
+        }
+
+        var filters = $"allocations|{request.ContractId}|{request.PoolId}|{request.State}";
+        var after = Paging.DecodeLong(request.PageToken, filters);
+        var filter = new AllocationFilter(
+            principal.Role == Role.Customer ? principal.TenantId : null,
+            NullIfEmpty(request.ContractId),
+            NullIfEmpty(request.PoolId),
+            request.State == AllocationState.Unspecified ? null : (Model.AllocationState)(int)request.State);
+        var page = await store.ReadAsync(s => s.Allocations.ListAsync(filter, after, pageSize + 1), context.CancellationToken);
+        var response = new ListAllocationsResponse();
+        response.Allocations.AddRange(page.Take(pageSize).Select(a => a.ToApi()));
+        if (page.Count > pageSize)
+        {
+            response.NextPageToken = Paging.Encode(page[pageSize - 1].Seq.ToString(System.Globalization.CultureInfo.InvariantCulture), filters);
+        }
+
+        return response;
+    }
+
+    public override Task<ReleaseAllocationResponse> ReleaseAllocation(ReleaseAllocationRequest request, ServerCallContext context) =>
+        mutations.RunAsync(context, request, request.RequestId, async m =>
+        {
+            var allocation = await AllocationOperations.ReleaseAsync(m.Session, m.Principal, request.AllocationId, m.Now);
+            return new MutationResult<ReleaseAllocationResponse>(new ReleaseAllocationResponse { Allocation = allocation.ToApi() }, Model.Allocation.ResourceType, allocation.Id);
+        });
+
+    public override async Task WatchAllocations(WatchAllocationsRequest request, IServerStreamWriter<WatchAllocationsResponse> responseStream, ServerCallContext context)
+    {
+        var principal = context.GetPrincipal();
+        if (request.AfterSequence < 0)
+        {
+            throw DomainErrors.Invalid("after_sequence", "must be >= 0");
+        }
+
+        var filter = new AllocationEventFilter(
+            principal.Role == Role.Customer ? principal.TenantId : null, NullIfEmpty(request.ContractId), NullIfEmpty(request.PoolId));
+        var last = request.AfterSequence;
+        var ct = context.CancellationToken;
+        while (!ct.IsCancellationRequested)
+        {
+            // Taken before the read: a commit after the read completes it, so no event waits for the poll.
+            var nextCommit = store.NextCommit;
+            var events = await store.ReadAsync(s => s.AllocationEvents.ListAfterAsync(last, filter, WatchBatchSize), ct);
+            foreach (var e in events)
+            {
+                await responseStream.WriteAsync(new WatchAllocationsResponse { Event = e.ToApi() }, ct);
+                last = e.Sequence;
+            }
+
+            if (events.Count < WatchBatchSize)
+            {
+                // Poll as well, for commits made by other processes on the same database.
+                await Task.WhenAny(nextCommit, Task.Delay(WatchPollInterval, TimeProvider.System, ct));
+            }
+        }
+    }
+
+    public override async Task<GetPoolStatusResponse> GetPoolStatus(GetPoolStatusRequest request, ServerCallContext context)
+    {
+        var now = Mutations.TruncateToMilliseconds(time.GetUtcNow());
+        // Simulated so that what is due by now (expiries, queue retries) is counted as done.
+        return await store.SimulateAsync(async s =>
+        {
+            var pool = await s.Pools.GetAsync(request.PoolId) ?? throw DomainErrors.NotFound(Domain.Pools.Pool.ResourceType, request.PoolId);
+            await AllocationEngine.SweepPoolAsync(s, pool.Id, now);
+            var entitled = (await s.Contracts.GetCountedEntitlementsAsync([pool.Id], now, excludeContractId: "")).Select(e => e.ContractId).Distinct();
+            var view = await AllocationEngine.LoadAsync(s, pool.Id, now);
+            var contracts = view.Contracts.Values.ToList();
+            foreach (var id in entitled.Where(id => !view.Contracts.ContainsKey(id)))
+            {
+                contracts.Add((await s.Contracts.GetAsync(id))!);
+            }
+
+            var response = new GetPoolStatusResponse
+            {
+                Pool = pool.ToApi(),
+                ActiveUnits = view.Ledger.Held,
+                PendingUnits = view.Pending.Sum(p => p.Units),
+                FreeUnits = view.Ledger.Free,
+            };
+            foreach (var c in contracts.OrderBy(c => c.Id, StringComparer.Ordinal))
+            {
+                var standing = AllocationEngine.StandingOf(c, pool.Id, now);
+                var state = c.StateAt(now);
+                if (state is Domain.Contracts.ContractState.Active or Domain.Contracts.ContractState.Suspended)
+                {
+                    response.ReservedUnits += standing.ReservedUnits;
+                }
+
+                var active = view.Ledger.UnitsOf(c.Id);
+                response.Contracts.Add(new ContractPoolStanding
+                {
+                    ContractId = c.Id,
+                    TenantId = c.TenantId,
+                    Priority = standing.Priority,
+                    ReservedUnits = standing.ReservedUnits,
+                    BurstLimitUnits = standing.BurstLimitUnits,
+                    ActiveUnits = active,
+                    PendingUnits = view.Pending.Where(p => p.ContractId == c.Id).Sum(p => p.Units),
+                    Borrowing = active > standing.ReservedUnits,
+                });
+            }
+
+            return response;
+        }, context.CancellationToken);
+    }
+
+    private static AllocationRequest Validate(RequestAllocationRequest request)
+    {
+        var v = new List<FieldViolation>();
+        if (string.IsNullOrEmpty(request.ContractId))
+        {
+            v.Add(new("contract_id", "is required"));
+        }
+
+        if (!Identifiers.IsPoolId(request.PoolId))
+        {
+            v.Add(new("pool_id", "must be a pool id"));
+        }
+
+        if (request.Units < 1)
+        {
+            v.Add(new("units", "must be >= 1"));
+        }
+
+        DateTimeOffset? endTime = null;
+        TimeSpan? duration = null;
+        if (request.EndTime is not null && request.Duration is not null)
+        {
+            v.Add(new("duration", "give end_time or duration, not both"));
+        }
+
+        if (request.EndTime is not null)
+        {
+            if (request.EndTime.Nanos % 1_000_000 != 0)
+            {
+                v.Add(new("end_time", "must be a whole number of milliseconds"));
+            }
+            else
+            {
+                endTime = request.EndTime.ToDateTimeOffset();
+            }
+        }
+
+        if (request.Duration is not null)
+        {
+            var d = request.Duration.ToTimeSpan();
+            if (d <= TimeSpan.Zero || d.Ticks % TimeSpan.TicksPerMillisecond != 0)
+            {
+                v.Add(new("duration", "must be > 0 and a whole number of milliseconds"));
+            }
+            else
+            {
+                duration = d;
+            }
+        }
+
+        if (!request.DryRun && !Identifiers.IsRequestId(request.RequestId))
+        {
+            v.Add(new("request_id", "is required: 1..128 printable ASCII characters, e.g. a UUID generated once per logical request"));
+        }
+
+        DomainErrors.ThrowIfAny(v);
+        return new AllocationRequest(request.ContractId, request.PoolId, request.Units, endTime, duration, request.WaitIfUnavailable);
+    }
+
+    private static string? NullIfEmpty(string s) => s.Length == 0 ? null : s;
+}
+
+/// <summary>AllocationService, part three: usage ingestion.</summary>
+public sealed partial class AllocationGrpcService
+{
+    private const int UsageBatchSize = 2000;
+
+    public override async Task<ReportUsageResponse> ReportUsage(IAsyncStreamReader<ReportUsageRequest> requestStream, ServerCallContext context)
+    {
+        var principal = context.GetPrincipal();
+        var tally = new UsageTally();
+        var batch = new List<UsageIngestion.Incoming>(UsageBatchSize);
+        await foreach (var message in requestStream.ReadAllAsync(context.CancellationToken))
+        {
+            foreach (var sample in message.Samples)
+            {
+                batch.Add(new UsageIngestion.Incoming(sample.Source, sample.SampleId, sample.AllocationId,
+                    ToTime(sample.WindowStart), ToTime(sample.WindowEnd), sample.BusyGpuSeconds));
+                if (batch.Count == UsageBatchSize)
+                {
+                    await FlushAsync(batch, principal, tally, context.CancellationToken);
+                }
+            }
+        }
+
+        await FlushAsync(batch, principal, tally, context.CancellationToken);
+        var response = new ReportUsageResponse { Accepted = tally.Accepted, Duplicate = tally.Duplicate, Rejected = tally.Rejected };
+        response.Rejections.AddRange(tally.Rejections.Select(r => new Procurement.Api.V1.UsageRejection
+        {
+            Source = r.Source, SampleId = r.SampleId, Reason = r.Reason, Message = r.Message,
+        }));
+        return response;
+    }
+
+    private async Task FlushAsync(List<UsageIngestion.Incoming> batch, Principal principal, UsageTally tally, CancellationToken ct)
+    {
+        if (batch.Count == 0)
+        {
+            return;
+        }
+
+        var samples = batch.ToList();
+        batch.Clear();
+        // Counted into a copy so a failed unit (rolled back) does not leave half a batch in the totals.
+        var attempt = new UsageTally();
+        await store.WriteAsync(async s =>
+        {
+            attempt = new UsageTally();
+            await UsageIngestion.IngestAsync(s, principal, samples, attempt, Mutations.TruncateToMilliseconds(time.GetUtcNow()));
+            return true;
+        }, ct);
+        tally.Accepted += attempt.Accepted;
+        tally.Duplicate += attempt.Duplicate;
+        tally.Rejected += attempt.Rejected;
+        foreach (var r in attempt.Rejections.Take(UsageTally.MaxRejectionsListed - tally.Rejections.Count))
+        {
+            tally.Rejections.Add(r);
+        }
+    }
+
+    private static DateTimeOffset? ToTime(Timestamp? t) => t?.ToDateTimeOffset();
+}

@@ -1,0 +1,70 @@
+using Dapper;
+using Procurement.Domain.Allocations;
+
+namespace Procurement.Storage.Repositories;
+
+/// <summary>One transition of one allocation, numbered in commit order.</summary>
+public sealed record AllocationEvent(
+    long Sequence,
+    DateTimeOffset OccurredAt,
+    AllocationEventType Type,
+    AllocationCause Cause,
+    string AllocationId,
+    string ContractId,
+    string TenantId,
+    string PoolId,
+    long Units,
+    AllocationState State,
+    string? PreemptedBy);
+
+public sealed record AllocationEventFilter(string? TenantId, string? ContractId, string? PoolId);
+
+public sealed class AllocationEventRepository(DbScope db)
+{
+    private const string Insert = """
+        INSERT INTO allocation_events (occurred_at_ms, type, cause, allocation_id, contract_id, tenant_id, pool_id, units, state, preempted_by)
+        VALUES (@OccurredAtMs, @Type, @Cause, @AllocationId, @ContractId, @TenantId, @PoolId, @Units, @State, @PreemptedBy)
+        """;
+
+    private const string SelectAfter = """
+        SELECT seq AS Sequence, occurred_at_ms AS OccurredAtMs, type AS Type, cause AS Cause, allocation_id AS AllocationId,
+               contract_id AS ContractId, tenant_id AS TenantId, pool_id AS PoolId, units AS Units, state AS State, preempted_by AS PreemptedBy
+        FROM allocation_events
+        WHERE seq > @AfterSeq
+          AND (@TenantId IS NULL OR tenant_id = @TenantId)
+          AND (@ContractId IS NULL OR contract_id = @ContractId)
+          AND (@PoolId IS NULL OR pool_id = @PoolId)
+        ORDER BY seq
+        LIMIT @Limit
+        """;
+
+    public Task AppendAsync(AllocationEvent e) =>
+        db.Connection.ExecuteAsync(db.Command(Insert, new
+        {
+            OccurredAtMs = UnixTime.ToMs(e.OccurredAt), Type = EnumNames.ToUpperSnake(e.Type), Cause = EnumNames.ToUpperSnake(e.Cause),
+            e.AllocationId, e.ContractId, e.TenantId, e.PoolId, e.Units, State = EnumNames.ToUpperSnake(e.State), e.PreemptedBy,
+        }));
+
+    public async Task<IReadOnlyList<AllocationEvent>> ListAfterAsync(long afterSeq, AllocationEventFilter filter, int limit) =>
+        (await db.Connection.QueryAsync<Row>(db.Command(SelectAfter, new
+        {
+            AfterSeq = afterSeq, filter.TenantId, filter.ContractId, filter.PoolId, Limit = limit,
+        }))).Select(r => new AllocationEvent(r.Sequence, UnixTime.FromMs(r.OccurredAtMs), EnumNames.Parse<AllocationEventType>(r.Type),
+            EnumNames.Parse<AllocationCause>(r.Cause), r.AllocationId, r.ContractId, r.TenantId, r.PoolId, r.Units,
+            EnumNames.Parse<AllocationState>(r.State), r.PreemptedBy)).ToList();
+
+    private sealed class Row
+    {
+        public long Sequence { get; set; }
+        public long OccurredAtMs { get; set; }
+        public string Type { get; set; } = "";
+        public string Cause { get; set; } = "";
+        public string AllocationId { get; set; } = "";
+        public string ContractId { get; set; } = "";
+        public string TenantId { get; set; } = "";
+        public string PoolId { get; set; } = "";
+        public long Units { get; set; }
+        public string State { get; set; } = "";
+        public string? PreemptedBy { get; set; }
+    }
+}

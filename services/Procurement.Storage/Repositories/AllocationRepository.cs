@@ -1,0 +1,135 @@
+using Dapper;
+using Procurement.Domain.Allocations;
+
+namespace Procurement.Storage.Repositories;
+
+public sealed record AllocationFilter(string? TenantId, string? ContractId, string? PoolId, AllocationState? State);
+
+public sealed class AllocationRepository(DbScope db)
+{
+    private const string Columns =
+        "seq AS Seq, id AS Id, contract_id AS ContractId, tenant_id AS TenantId, pool_id AS PoolId, units AS Units, state AS State, " +
+        "cause AS Cause, requested_at_ms AS RequestedAtMs, admitted_at_ms AS AdmittedAtMs, ended_at_ms AS EndedAtMs, " +
+        "end_time_ms AS EndTimeMs, duration_ms AS DurationMs";
+
+    private const string SelectNextSeq = "SELECT COALESCE(MAX(seq), 0) + 1 FROM allocations";
+
+    private const string SelectById = $"SELECT {Columns} FROM allocations WHERE id = @Id";
+
+    private const string SelectByPoolAndState = $"SELECT {Columns} FROM allocations WHERE pool_id = @PoolId AND state = @State ORDER BY seq";
+
+    private const string SelectOpenByContract = $"SELECT {Columns} FROM allocations WHERE contract_id = @ContractId AND state IN ('PENDING', 'ACTIVE') ORDER BY seq";
+
+    // Open allocations whose own end time has come, or whose contract's term is over.
+    private const string SelectDuePools = """
+        SELECT DISTINCT a.pool_id FROM allocations a
+        WHERE a.state IN ('PENDING', 'ACTIVE') AND a.end_time_ms <= @NowMs
+        UNION
+        SELECT DISTINCT a.pool_id FROM allocations a JOIN contracts c ON c.id = a.contract_id
+        WHERE a.state IN ('PENDING', 'ACTIVE') AND c.end_ms <= @NowMs
+        """;
+
+    private const string SelectPage = $"""
+        SELECT {Columns} FROM allocations
+        WHERE seq > @AfterSeq
+          AND (@TenantId IS NULL OR tenant_id = @TenantId)
+          AND (@ContractId IS NULL OR contract_id = @ContractId)
+          AND (@PoolId IS NULL OR pool_id = @PoolId)
+          AND (@State IS NULL OR state = @State)
+        ORDER BY seq
+        LIMIT @Limit
+        """;
+
+    private const string Insert = """
+        INSERT INTO allocations (seq, id, contract_id, tenant_id, pool_id, units, state, cause, requested_at_ms,
+                                 admitted_at_ms, ended_at_ms, end_time_ms, duration_ms)
+        VALUES (@Seq, @Id, @ContractId, @TenantId, @PoolId, @Units, @State, @Cause, @RequestedAtMs,
+                @AdmittedAtMs, @EndedAtMs, @EndTimeMs, @DurationMs)
+        """;
+
+    private const string Update = """
+        UPDATE allocations
+        SET state = @State, cause = @Cause, admitted_at_ms = @AdmittedAtMs, ended_at_ms = @EndedAtMs, end_time_ms = @EndTimeMs
+        WHERE id = @Id AND state = @PreviousState
+        """;
+
+    public Task<long> NextSeqAsync() => db.Connection.ExecuteScalarAsync<long>(db.Command(SelectNextSeq));
+
+    public async Task<Allocation?> GetAsync(string id) =>
+        (await db.Connection.QuerySingleOrDefaultAsync<Row>(db.Command(SelectById, new { Id = id })))?.ToDomain();
+
+    public async Task<IReadOnlyList<Allocation>> InPoolAsync(string poolId, AllocationState state) =>
+        (await db.Connection.QueryAsync<Row>(db.Command(SelectByPoolAndState, new { PoolId = poolId, State = Name(state) }))).Select(r => r.ToDomain()).ToList();
+
+    public async Task<IReadOnlyList<Allocation>> OpenOfContractAsync(string contractId) =>
+        (await db.Connection.QueryAsync<Row>(db.Command(SelectOpenByContract, new { ContractId = contractId }))).Select(r => r.ToDomain()).ToList();
+
+    /// <summary>Pools with an open allocation that is due to end at <paramref name="now"/>.</summary>
+    public async Task<IReadOnlyList<string>> PoolsWithDueAllocationsAsync(DateTimeOffset now) =>
+        (await db.Connection.QueryAsync<string>(db.Command(SelectDuePools, new { NowMs = UnixTime.ToMs(now) }))).ToList();
+
+    public async Task<IReadOnlyList<Allocation>> ListAsync(AllocationFilter filter, long afterSeq, int limit) =>
+        (await db.Connection.QueryAsync<Row>(db.Command(SelectPage, new
+        {
+            AfterSeq = afterSeq, filter.TenantId, filter.ContractId, filter.PoolId,
+            State = filter.State is { } s ? Name(s) : null, Limit = limit,
+        }))).Select(r => r.ToDomain()).ToList();
+
+    public Task InsertAsync(Allocation a) => db.Connection.ExecuteAsync(db.Command(Insert, Row.From(a)));
+
+    /// <summary>Writes a transition; fails if the stored state is no longer <paramref name="previousState"/>.</summary>
+    public async Task UpdateAsync(Allocation a, AllocationState previousState)
+    {
+        var row = Row.From(a);
+        var changed = await db.Connection.ExecuteAsync(db.Command(Update, new
+        {
+            row.Id, row.State, row.Cause, row.AdmittedAtMs, row.EndedAtMs, row.EndTimeMs, PreviousState = Name(previousState),
+        }));
+        if (changed != 1)
+        {
+            throw new ConcurrentWriteException(Allocation.ResourceType, a.Id);
+        }
+    }
+
+    internal static string Name<T>(T value) where T : struct, Enum => EnumNames.ToUpperSnake(value);
+
+    private sealed class Row
+    {
+        public long Seq { get; set; }
+        public string Id { get; set; } = "";
+        public string ContractId { get; set; } = "";
+        public string TenantId { get; set; } = "";
+        public string PoolId { get; set; } = "";
+        public long Units { get; set; }
+        public string State { get; set; } = "";
+        public string Cause { get; set; } = "";
+        public long RequestedAtMs { get; set; }
+        public long? AdmittedAtMs { get; set; }
+        public long? EndedAtMs { get; set; }
+        public long? EndTimeMs { get; set; }
+        public long? DurationMs { get; set; }
+
+        public static Row From(Allocation a) => new()
+        {
+            Seq = a.Seq,
+            Id = a.Id,
+            ContractId = a.ContractId,
+            TenantId = a.TenantId,
+            PoolId = a.PoolId,
+            Units = a.Units,
+            State = Name(a.State),
+            Cause = Name(a.Cause),
+            RequestedAtMs = UnixTime.ToMs(a.RequestedAt),
+            AdmittedAtMs = UnixTime.ToMs(a.AdmittedAt),
+            EndedAtMs = UnixTime.ToMs(a.EndedAt),
+            EndTimeMs = UnixTime.ToMs(a.EndTime),
+            DurationMs = a.Duration is { } d ? (long)d.TotalMilliseconds : null,
+        };
+
+        public Allocation ToDomain() => new(
+            Seq, Id, ContractId, TenantId, PoolId, Units,
+            EnumNames.Parse<AllocationState>(State), EnumNames.Parse<AllocationCause>(Cause),
+            UnixTime.FromMs(RequestedAtMs), UnixTime.FromMs(AdmittedAtMs), UnixTime.FromMs(EndedAtMs), UnixTime.FromMs(EndTimeMs),
+            DurationMs is { } d ? TimeSpan.FromMilliseconds(d) : null);
+    }
+}
