@@ -76,6 +76,16 @@ public static class Fixtures
         return terms;
     }
 
+    /// <summary>Terms entitled to the H100 pool only, with the given reservation, burst limit and priority.</summary>
+    public static ContractTerms H100Terms(DateTimeOffset now, long reserved, long burst, int priority = 0, bool preempt = false)
+    {
+        var terms = Terms(now);
+        terms.Entitlements.Clear();
+        terms.Entitlements.Add(new PoolEntitlement { PoolId = H100, ReservedUnits = reserved, BurstLimitUnits = burst });
+        terms.PriorityAccess = new PriorityAccess { Priority = priority, PreemptLowerPriorityBurst = preempt };
+        return terms;
+    }
+
     public static async Task<Contract> CreateContractAsync(ServerHarness server, string tenantId = "lab-a", ContractTerms? terms = null)
     {
         var response = await server.OperatorContracts.CreateContractAsync(new CreateContractRequest
