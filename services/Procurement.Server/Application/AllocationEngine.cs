@@ -29,7 +29,11 @@ public static class AllocationEngine
         PoolLedger Ledger,
         IReadOnlyList<Allocation> Active,
         IReadOnlyList<Allocation> Pending,
-        IReadOnlyDictionary<string, Contract> Contracts);
+        IReadOnlyDictionary<string, Contract> Contracts)
+    {
+        /// <summary>ACTIVE allocations by id, kept current as decisions are applied (a queue retry may preempt one it just admitted).</summary>
+        public Dictionary<string, Allocation> Open { get; } = Active.ToDictionary(a => a.Id, StringComparer.Ordinal);
+    }
 
     public static async Task<PoolView> LoadAsync(IStoreSession s, string poolId, DateTimeOffset now, params Contract[] also)
     {
@@ -106,8 +110,8 @@ public static class AllocationEngine
     {
         foreach (var victim in decision.Victims)
         {
-            var held = view.Active.First(a => a.Id == victim.AllocationId);
-            await EndAsync(s, held, AllocationState.Preempted, decision.VictimCause, now, preemptedBy: allocation.Id);
+            await EndAsync(s, view.Open[victim.AllocationId], AllocationState.Preempted, decision.VictimCause, now, preemptedBy: allocation.Id);
+            view.Open.Remove(victim.AllocationId);
         }
 
         view.Ledger.Remove(decision.Victims);
@@ -124,6 +128,7 @@ public static class AllocationEngine
 
         await AppendEventAsync(s, admitted, AllocationEventType.Admitted, now);
         view.Ledger.Admit(Held(admitted));
+        view.Open[admitted.Id] = admitted;
         return admitted;
     }
 
@@ -174,7 +179,7 @@ public static class AllocationEngine
             var view = await LoadAsync(s, poolId, now);
             foreach (var victim in AdmissionPolicy.VictimsForCapacity(view.Ledger))
             {
-                await EndAsync(s, view.Active.First(a => a.Id == victim.AllocationId), AllocationState.Preempted, AllocationCause.CapacityReduced, now);
+                await EndAsync(s, view.Open[victim.AllocationId], AllocationState.Preempted, AllocationCause.CapacityReduced, now);
             }
         }
         else if (newCapacity > previousCapacity)
