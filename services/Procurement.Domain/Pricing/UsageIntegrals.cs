@@ -1,0 +1,99 @@
+namespace Procurement.Domain.Pricing;
+
+/// <summary>Units held over [Start, End).</summary>
+public readonly record struct HeldInterval(DateTimeOffset Start, DateTimeOffset End, long Units);
+
+/// <summary>A pool's capacity from <see cref="At"/> until the next change.</summary>
+public readonly record struct CapacityPoint(DateTimeOffset At, long CapacityUnits);
+
+/// <summary>Integrals over time, in GPU-hours, exact to the millisecond.</summary>
+public static class UsageIntegrals
+{
+    private const decimal TicksPerHour = TimeSpan.TicksPerHour;
+
+    /// <summary>Σ units × hours of the intervals clipped to [from, to).</summary>
+    public static decimal GpuHours(IEnumerable<HeldInterval> intervals, DateTimeOffset from, DateTimeOffset to)
+    {
+        decimal ticks = 0;
+        foreach (var i in intervals)
+        {
+            var s = i.Start > from ? i.Start : from;
+            var e = i.End < to ? i.End : to;
+            if (e > s)
+            {
+                ticks += (decimal)i.Units * (e - s).Ticks;
+            }
+        }
+
+        return ticks / TicksPerHour;
+    }
+
+    /// <summary>
+    /// One contract's GPU-hours in one pool split at each instant: guaranteed = min(U(t), R), burst = the rest.
+    /// </summary>
+    public static (decimal Guaranteed, decimal Burst) Split(IEnumerable<HeldInterval> intervals, long reserved, DateTimeOffset from, DateTimeOffset to)
+    {
+        var changes = new List<(DateTimeOffset At, long Delta)>();
+        foreach (var i in intervals)
+        {
+            var s = i.Start > from ? i.Start : from;
+            var e = i.End < to ? i.End : to;
+            if (e > s)
+            {
+                changes.Add((s, i.Units));
+                changes.Add((e, -i.Units));
+            }
+        }
+
+        changes.Sort((a, b) => a.At.CompareTo(b.At));
+        decimal guaranteed = 0, burst = 0;
+        long held = 0;
+        for (var k = 0; k < changes.Count; k++)
+        {
+            held += changes[k].Delta;
+            if (k + 1 < changes.Count && changes[k + 1].At > changes[k].At)
+            {
+                decimal ticks = (changes[k + 1].At - changes[k].At).Ticks;
+                guaranteed += Math.Min(held, reserved) * ticks;
+                burst += Math.Max(0, held - reserved) * ticks;
+            }
+        }
+
+        return (guaranteed / TicksPerHour, burst / TicksPerHour);
+    }
+
+    /// <summary>∫ capacity dt over [from, to), in GPU-hours, from the capacity history (ordered by time).</summary>
+    public static decimal CapacityHours(IReadOnlyList<CapacityPoint> history, DateTimeOffset from, DateTimeOffset to)
+    {
+        decimal ticks = 0;
+        for (var k = 0; k < history.Count; k++)
+        {
+            var s = history[k].At > from ? history[k].At : from;
+            var end = k + 1 < history.Count ? history[k + 1].At : DateTimeOffset.MaxValue;
+            var e = end < to ? end : to;
+            if (e > s)
+            {
+                ticks += (decimal)history[k].CapacityUnits * (e - s).Ticks;
+            }
+        }
+
+        return ticks / TicksPerHour;
+    }
+
+    /// <summary>The capacity in force at <paramref name="at"/> (0 before the first point).</summary>
+    public static long CapacityAt(IReadOnlyList<CapacityPoint> history, DateTimeOffset at)
+    {
+        long capacity = 0;
+        foreach (var p in history)
+        {
+            if (p.At > at)
+            {
+                break;
+            }
+
+            capacity = p.CapacityUnits;
+        }
+
+        return capacity;
+    }
+}
