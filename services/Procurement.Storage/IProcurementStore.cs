@@ -76,6 +76,12 @@ public interface IStoreSession
 
     UsageRepository Usage { get; }
 
+    IndexValueRepository IndexValues { get; }
+
+    IncidentRepository Incidents { get; }
+
+    BillingRepository Billing { get; }
+
     /// <summary>Serializes this unit against every other writer of these pools (a no-op where writes are already serial).</summary>
     Task LockPoolsAsync(IReadOnlyCollection<string> poolIds);
 }
@@ -101,6 +107,9 @@ public class StoreSession : IStoreSession
         Allocations = new AllocationRepository(db);
         AllocationEvents = new AllocationEventRepository(db);
         Usage = new UsageRepository(db);
+        IndexValues = new IndexValueRepository(db);
+        Incidents = new IncidentRepository(db);
+        Billing = new BillingRepository(db);
     }
 
     public DbScope Db { get; }
@@ -120,6 +129,12 @@ public class StoreSession : IStoreSession
     public AllocationEventRepository AllocationEvents { get; }
 
     public UsageRepository Usage { get; }
+
+    public IndexValueRepository IndexValues { get; }
+
+    public IncidentRepository Incidents { get; }
+
+    public BillingRepository Billing { get; }
 
     public virtual Task LockPoolsAsync(IReadOnlyCollection<string> poolIds) => Task.CompletedTask;
 }

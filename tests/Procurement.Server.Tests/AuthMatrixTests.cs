@@ -22,6 +22,14 @@ public sealed class AuthMatrixTests : IAsyncLifetime
         ["/procurement.v1.ContractService/AmendContract"] = i => new ContractService.ContractServiceClient(i).AmendContractAsync(new AmendContractRequest()).ResponseAsync,
         ["/procurement.v1.ContractService/ListContractVersions"] = i => new ContractService.ContractServiceClient(i).ListContractVersionsAsync(new ListContractVersionsRequest()).ResponseAsync,
         ["/procurement.v1.ContractService/ListAuditEvents"] = i => new ContractService.ContractServiceClient(i).ListAuditEventsAsync(new ListAuditEventsRequest()).ResponseAsync,
+        ["/procurement.v1.ContractService/PublishIndexValue"] = i => new ContractService.ContractServiceClient(i).PublishIndexValueAsync(new PublishIndexValueRequest()).ResponseAsync,
+        ["/procurement.v1.ContractService/ListIndexValues"] = i => new ContractService.ContractServiceClient(i).ListIndexValuesAsync(new ListIndexValuesRequest()).ResponseAsync,
+        ["/procurement.v1.ContractService/GetStatement"] = i => new ContractService.ContractServiceClient(i).GetStatementAsync(new GetStatementRequest()).ResponseAsync,
+        ["/procurement.v1.ContractService/QuoteContract"] = i => new ContractService.ContractServiceClient(i).QuoteContractAsync(new QuoteContractRequest()).ResponseAsync,
+        ["/procurement.v1.SlaService/RecordIncident"] = i => new SlaService.SlaServiceClient(i).RecordIncidentAsync(new RecordIncidentRequest()).ResponseAsync,
+        ["/procurement.v1.SlaService/ResolveIncident"] = i => new SlaService.SlaServiceClient(i).ResolveIncidentAsync(new ResolveIncidentRequest()).ResponseAsync,
+        ["/procurement.v1.SlaService/ListIncidents"] = i => new SlaService.SlaServiceClient(i).ListIncidentsAsync(new ListIncidentsRequest()).ResponseAsync,
+        ["/procurement.v1.SlaService/GetSlaReport"] = i => new SlaService.SlaServiceClient(i).GetSlaReportAsync(new GetSlaReportRequest()).ResponseAsync,
         ["/procurement.v1.AllocationService/CreatePool"] = i => new AllocationService.AllocationServiceClient(i).CreatePoolAsync(new CreatePoolRequest()).ResponseAsync,
         ["/procurement.v1.AllocationService/GetPool"] = i => new AllocationService.AllocationServiceClient(i).GetPoolAsync(new GetPoolRequest()).ResponseAsync,
         ["/procurement.v1.AllocationService/ListPools"] = i => new AllocationService.AllocationServiceClient(i).ListPoolsAsync(new ListPoolsRequest()).ResponseAsync,
@@ -81,7 +89,7 @@ public sealed class AuthMatrixTests : IAsyncLifetime
     [Fact]
     public void Matrix_CoversEveryRpcOfEveryService()
     {
-        var rpcs = new[] { ContractService.Descriptor, AllocationService.Descriptor }
+        var rpcs = new[] { ContractService.Descriptor, AllocationService.Descriptor, SlaService.Descriptor }
             .SelectMany(s => s.Methods.Select(m => $"/{s.FullName}/{m.Name}"))
             .Order().ToList();
         Assert.Equal(rpcs, Calls.Keys.Order());

@@ -68,12 +68,16 @@ public static class AllocationEngine
         var freed = false;
         foreach (var a in view.Active.Concat(view.Pending))
         {
-            AllocationCause? cause = a.EndTime is { } end && end <= now ? AllocationCause.EndTimeReached
-                : view.Contracts[a.ContractId].StateAt(now) == ContractState.Expired ? AllocationCause.ContractExpired
+            var contract = view.Contracts[a.ContractId];
+            // The allocation ended when its time came, not when the sweep noticed: statements bill to the millisecond.
+            (AllocationCause Cause, DateTimeOffset At)? due =
+                a.EndTime is { } end && end <= now && end <= contract.TermEnd ? (AllocationCause.EndTimeReached, end)
+                : contract.StateAt(now) == ContractState.Expired ? (AllocationCause.ContractExpired, contract.TermEnd)
                 : null;
-            if (cause is { } c)
+            if (due is { } d)
             {
-                await EndAsync(s, a, a.State == AllocationState.Active ? AllocationState.Expired : AllocationState.Cancelled, c, now);
+                var at = a.State == AllocationState.Active && a.AdmittedAt > d.At ? a.AdmittedAt.Value : Max(d.At, a.RequestedAt);
+                await EndAsync(s, a, a.State == AllocationState.Active ? AllocationState.Expired : AllocationState.Cancelled, d.Cause, at);
                 freed |= a.State == AllocationState.Active;
             }
         }
@@ -131,6 +135,8 @@ public static class AllocationEngine
         view.Open[admitted.Id] = admitted;
         return admitted;
     }
+
+    private static DateTimeOffset Max(DateTimeOffset a, DateTimeOffset b) => a > b ? a : b;
 
     /// <summary>Moves an open allocation to a final state and records the event.</summary>
     public static async Task<Allocation> EndAsync(IStoreSession s, Allocation a, AllocationState final, AllocationCause cause, DateTimeOffset now, string? preemptedBy = null)

@@ -54,6 +54,7 @@ public static class ProcurementHost
         var app = builder.Build();
         app.MapGrpcService<ContractGrpcService>();
         app.MapGrpcService<AllocationGrpcService>();
+        app.MapGrpcService<SlaGrpcService>();
         app.MapGrpcHealthChecksService();
         app.MapGrpcReflectionService();
         return app;

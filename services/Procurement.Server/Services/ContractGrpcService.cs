@@ -13,7 +13,7 @@ using Model = Procurement.Domain.Contracts;
 namespace Procurement.Server.Services;
 
 /// <summary>ContractService: maps requests, runs the domain through <see cref="Mutations"/>, maps replies.</summary>
-public sealed class ContractGrpcService(IProcurementStore store, Mutations mutations, TimeProvider time) : ContractService.ContractServiceBase
+public sealed partial class ContractGrpcService(IProcurementStore store, Mutations mutations, TimeProvider time) : ContractService.ContractServiceBase
 {
     private const int MaxReasonLength = 500;
 
