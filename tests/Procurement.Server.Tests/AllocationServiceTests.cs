@@ -4,7 +4,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Procurement.Api.V1;
 using Procurement.Server.Auth;
 using Procurement.Server.Hosting;
-using Procurement.Server.Tests.Infrastructure;
+using Procurement.TestSupport;
 
 namespace Procurement.Server.Tests;
 

@@ -1,7 +1,7 @@
 using System.Collections.Concurrent;
 using Grpc.Core;
 using Procurement.Api.V1;
-using Procurement.Server.Tests.Infrastructure;
+using Procurement.TestSupport;
 using Xunit.Abstractions;
 
 namespace Procurement.Server.Tests;

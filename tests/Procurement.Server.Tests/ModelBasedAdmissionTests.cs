@@ -3,7 +3,7 @@ using Grpc.Core;
 using Microsoft.Extensions.DependencyInjection;
 using Procurement.Api.V1;
 using Procurement.Server.Hosting;
-using Procurement.Server.Tests.Infrastructure;
+using Procurement.TestSupport;
 using Xunit.Abstractions;
 
 namespace Procurement.Server.Tests;

@@ -1,6 +1,6 @@
 using Grpc.Core;
 using Procurement.Api.V1;
-using Procurement.Server.Tests.Infrastructure;
+using Procurement.TestSupport;
 
 namespace Procurement.Server.Tests;
 

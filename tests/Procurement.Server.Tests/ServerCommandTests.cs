@@ -5,7 +5,7 @@ using Microsoft.Data.Sqlite;
 using Procurement.Api.V1;
 using Procurement.Server.Hosting;
 using Microsoft.Extensions.DependencyInjection;
-using Procurement.Server.Tests.Infrastructure;
+using Procurement.TestSupport;
 
 namespace Procurement.Server.Tests;
 

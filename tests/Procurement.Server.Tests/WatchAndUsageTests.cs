@@ -2,7 +2,7 @@ using Google.Protobuf.WellKnownTypes;
 using Grpc.Core;
 using Procurement.Api.V1;
 using Procurement.Server.Auth;
-using Procurement.Server.Tests.Infrastructure;
+using Procurement.TestSupport;
 
 namespace Procurement.Server.Tests;
 

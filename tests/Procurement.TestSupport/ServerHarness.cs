@@ -8,7 +8,7 @@ using Procurement.Api.V1;
 using Procurement.Server.Auth;
 using Procurement.Server.Hosting;
 
-namespace Procurement.Server.Tests.Infrastructure;
+namespace Procurement.TestSupport;
 
 /// <summary>
 /// The real server on a free loopback port with a temp SQLite file and a fake clock; clients talk to
@@ -21,6 +21,8 @@ public sealed class ServerHarness : IAsyncDisposable
     private readonly string _folder;
     private readonly bool _ownsFolder;
     private string[] _extraArgs = [];
+    private Action<IServiceCollection>? _configure;
+    private string _url = "http://127.0.0.1:0";
     private WebApplication? _app;
     private GrpcChannel? _channel;
 
@@ -41,11 +43,19 @@ public sealed class ServerHarness : IAsyncDisposable
 
     public IServiceProvider Services => _app!.Services;
 
-    public static async Task<ServerHarness> StartAsync(DateTimeOffset? now = null, string[]? extraArgs = null)
+    /// <param name="configure">Extra service registrations, e.g. a fault-injecting interceptor.</param>
+    /// <param name="clock">The server's clock; a fake one at <paramref name="now"/> by default.</param>
+    /// <param name="port">A fixed port (to stop and start a server at one address); a free one by default.</param>
+    public static async Task<ServerHarness> StartAsync(DateTimeOffset? now = null, string[]? extraArgs = null, Action<IServiceCollection>? configure = null,
+        FakeTimeProvider? clock = null, int? port = null)
     {
         var folder = Path.Combine(Path.GetTempPath(), "procurement-tests", Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(folder);
-        var harness = new ServerHarness(folder, ownsFolder: true, new FakeTimeProvider(now ?? DefaultNow));
+        var harness = new ServerHarness(folder, ownsFolder: true, clock ?? new FakeTimeProvider(now ?? DefaultNow))
+        {
+            _configure = configure,
+            _url = port is { } p ? $"http://127.0.0.1:{p}" : "http://127.0.0.1:0",
+        };
         await harness.StartAppAsync(extraArgs ?? []);
         harness.OperatorKey = await harness.CreateKeyAsync(Role.Operator);
         return harness;
@@ -56,6 +66,19 @@ public sealed class ServerHarness : IAsyncDisposable
     {
         await StopAppAsync();
         await StartAppAsync(_extraArgs);
+    }
+
+    /// <summary>Stops the server; <see cref="StartAgainAsync"/> brings it back on the same port and file.</summary>
+    public Task StopAsync() => StopAppAsync();
+
+    public Task StartAgainAsync() => StartAppAsync(_extraArgs);
+
+    /// <summary>A free loopback port, for a server that must keep its address across a stop and start.</summary>
+    public static int FreePort()
+    {
+        using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();
+        return ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
     }
 
     public async Task<string> CreateKeyAsync(Role role, string? tenantId = null)
@@ -107,8 +130,12 @@ public sealed class ServerHarness : IAsyncDisposable
     private async Task StartAppAsync(string[] extraArgs)
     {
         _extraArgs = extraArgs;
-        string[] args = ["--db", DatabasePath, "--urls", "http://127.0.0.1:0", "--Logging:LogLevel:Default=Warning", .. extraArgs];
-        _app = ProcurementHost.Build(args, services => services.AddSingleton<TimeProvider>(Clock));
+        string[] args = ["--db", DatabasePath, "--urls", _url, "--Logging:LogLevel:Default=Warning", .. extraArgs];
+        _app = ProcurementHost.Build(args, services =>
+        {
+            services.AddSingleton<TimeProvider>(Clock);
+            _configure?.Invoke(services);
+        });
         await _app.StartAsync();
         Address = _app.Urls.Single();
         _channel = GrpcChannel.ForAddress(Address);
@@ -118,6 +145,11 @@ public sealed class ServerHarness : IAsyncDisposable
     {
         _channel?.Dispose();
         _channel = null;
+        if (_app is not null && _url.EndsWith(":0", StringComparison.Ordinal))
+        {
+            _url = Address; // keep the address across restarts
+        }
+
         if (_app is not null)
         {
             await _app.StopAsync();

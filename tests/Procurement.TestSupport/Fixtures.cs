@@ -1,7 +1,7 @@
 using Google.Protobuf.WellKnownTypes;
 using Procurement.Api.V1;
 
-namespace Procurement.Server.Tests.Infrastructure;
+namespace Procurement.TestSupport;
 
 /// <summary>Pools and valid API terms to build scenarios from.</summary>
 public static class Fixtures

@@ -1,7 +1,7 @@
 using Google.Rpc;
 using Grpc.Core;
 
-namespace Procurement.Server.Tests.Infrastructure;
+namespace Procurement.TestSupport;
 
 /// <summary>Assertions on the rich error model.</summary>
 public static class Rpc

@@ -1,0 +1,18 @@
+using Google.Protobuf;
+
+namespace Procurement.Client;
+
+/// <summary>One request id per logical call, generated before the first attempt and reused on every retry.</summary>
+internal static class RequestIds
+{
+    public static T Ensure<T>(T request) where T : IMessage
+    {
+        var field = request.Descriptor.FindFieldByName("request_id");
+        if (field is not null && string.IsNullOrEmpty((string)field.Accessor.GetValue(request)))
+        {
+            field.Accessor.SetValue(request, Guid.NewGuid().ToString());
+        }
+
+        return request;
+    }
+}

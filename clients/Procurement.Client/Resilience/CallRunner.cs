@@ -1,0 +1,80 @@
+using Grpc.Core;
+using Microsoft.Extensions.Logging;
+using Polly;
+using Polly.CircuitBreaker;
+using Polly.Timeout;
+
+namespace Procurement.Client.Resilience;
+
+/// <summary>
+/// Runs one logical call through its pipeline. Each attempt carries a gRPC deadline; failures come
+/// out as <see cref="ProcurementRpcException"/>; the caller's cancellation comes out as cancellation.
+/// </summary>
+public sealed class CallRunner
+{
+    /// <summary>The deadline sent with an attempt trails the client's own attempt timeout, so the client decides first.</summary>
+    private static readonly TimeSpan DeadlineMargin = TimeSpan.FromSeconds(1);
+
+    private readonly ProcurementClientOptions _options;
+
+    public CallRunner(ProcurementClientOptions options, ILoggerFactory? loggerFactory = null)
+    {
+        options.Validate();
+        _options = options;
+        var logger = (loggerFactory ?? Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance).CreateLogger("Procurement.Client");
+        Reads = ProcurementPipelines.Build(CallKind.Read, options, logger);
+        Mutations = ProcurementPipelines.Build(CallKind.Mutation, options, logger);
+    }
+
+    public ResiliencePipeline Reads { get; }
+
+    public ResiliencePipeline Mutations { get; }
+
+    public ProcurementClientOptions Options => _options;
+
+    public async Task<TResponse> UnaryAsync<TResponse>(CallKind kind, Func<CallOptions, AsyncUnaryCall<TResponse>> call, CancellationToken cancellationToken)
+    {
+        var pipeline = kind == CallKind.Read ? Reads : Mutations;
+        return await RunAsync(pipeline, kind, async token =>
+        {
+            using var pending = call(AttemptOptions(token));
+            return await pending.ResponseAsync.ConfigureAwait(false);
+        }, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Runs any attempt (e.g. a whole client stream) through a pipeline, with the same error mapping.</summary>
+    public async Task<T> RunAsync<T>(ResiliencePipeline pipeline, CallKind kind, Func<CancellationToken, Task<T>> attempt, CancellationToken cancellationToken)
+    {
+        var tag = new KeyValuePair<string, object?>("kind", kind == CallKind.Read ? "procurement-read" : "procurement-mutation");
+        try
+        {
+            return await pipeline.ExecuteAsync(async token =>
+            {
+                ClientMetrics.Attempts.Add(1, tag);
+                return await attempt(token).ConfigureAwait(false);
+            }, cancellationToken).ConfigureAwait(false);
+        }
+        catch (RpcException e) when (!cancellationToken.IsCancellationRequested)
+        {
+            throw ProcurementRpcException.From(e);
+        }
+        catch (BrokenCircuitException e)
+        {
+            throw new ProcurementRpcException(StatusCode.Unavailable, ProcurementRpcException.CircuitOpen,
+                $"The circuit is open after repeated failures; calls fail fast for up to {_options.BreakerBreakDuration}.", [], new Dictionary<string, string>(), e);
+        }
+        catch (TimeoutRejectedException e)
+        {
+            throw new ProcurementRpcException(StatusCode.DeadlineExceeded, ProcurementRpcException.TimedOut,
+                $"No answer within {e.Timeout}.", [], new Dictionary<string, string>(), e);
+        }
+        catch (RpcException) when (cancellationToken.IsCancellationRequested)
+        {
+            throw new OperationCanceledException(cancellationToken);
+        }
+    }
+
+    /// <summary>Per attempt: a wall-clock deadline the server sees, and the pipeline's token.</summary>
+    public CallOptions AttemptOptions(CancellationToken token) =>
+        new(deadline: TimeProvider.System.GetUtcNow().UtcDateTime + _options.AttemptTimeout + DeadlineMargin, cancellationToken: token);
+}

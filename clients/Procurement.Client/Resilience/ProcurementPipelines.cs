@@ -1,0 +1,107 @@
+using Grpc.Core;
+using Microsoft.Extensions.Logging;
+using Polly;
+using Polly.CircuitBreaker;
+using Polly.Retry;
+using Polly.Timeout;
+
+namespace Procurement.Client.Resilience;
+
+/// <summary>The kinds of call, each with its own pipeline (and its own breaker).</summary>
+public enum CallKind
+{
+    Read,
+    Mutation,
+}
+
+/// <summary>
+/// Builds the pipeline DESIGN.md orders: total timeout → retry (exponential backoff with jitter, only
+/// when no answer came: UNAVAILABLE or an attempt that timed out) → circuit breaker → per-attempt timeout.
+/// Mutations may be retried only because each logical call carries one request_id on every attempt.
+/// </summary>
+public static partial class ProcurementPipelines
+{
+    public const string TotalTimeoutName = "total-timeout";
+    public const string RetryName = "retry";
+    public const string BreakerName = "circuit-breaker";
+    public const string AttemptTimeoutName = "attempt-timeout";
+
+    /// <summary>True when the attempt got no answer, so trying again is safe and may succeed.</summary>
+    public static bool IsTransient(Exception? exception) => exception switch
+    {
+        RpcException { StatusCode: StatusCode.Unavailable } => true,
+        TimeoutRejectedException => true,
+        _ => false,
+    };
+
+    public static ResiliencePipeline Build(CallKind kind, ProcurementClientOptions options, ILogger logger)
+    {
+        var name = kind == CallKind.Read ? "procurement-read" : "procurement-mutation";
+        var tags = new KeyValuePair<string, object?>("kind", name);
+        return new ResiliencePipelineBuilder { Name = name, TimeProvider = options.TimeProvider }
+            .AddTimeout(new TimeoutStrategyOptions { Name = TotalTimeoutName, Timeout = options.TotalTimeout })
+            .AddRetry(new RetryStrategyOptions
+            {
+                Name = RetryName,
+                ShouldHandle = args => ValueTask.FromResult(IsTransient(args.Outcome.Exception)),
+                MaxRetryAttempts = Math.Max(options.MaxRetryAttempts, 0),
+                BackoffType = DelayBackoffType.Exponential,
+                UseJitter = true,
+                Delay = options.RetryBaseDelay,
+                MaxDelay = options.RetryMaxDelay,
+                OnRetry = args =>
+                {
+                    ClientMetrics.Retries.Add(1, tags);
+                    Log.Retrying(logger, name, args.AttemptNumber + 1, args.RetryDelay, Describe(args.Outcome.Exception));
+                    return ValueTask.CompletedTask;
+                },
+            })
+            .AddCircuitBreaker(new CircuitBreakerStrategyOptions
+            {
+                Name = BreakerName,
+                ShouldHandle = args => ValueTask.FromResult(IsTransient(args.Outcome.Exception)),
+                FailureRatio = options.BreakerFailureRatio,
+                MinimumThroughput = options.BreakerMinimumThroughput,
+                SamplingDuration = options.BreakerSamplingDuration,
+                BreakDuration = options.BreakerBreakDuration,
+                OnOpened = args =>
+                {
+                    ClientMetrics.BreakerTransitions.Add(1, tags, new("state", "open"));
+                    Log.BreakerOpened(logger, name, args.BreakDuration);
+                    return ValueTask.CompletedTask;
+                },
+                OnHalfOpened = _ =>
+                {
+                    ClientMetrics.BreakerTransitions.Add(1, tags, new("state", "half-open"));
+                    return ValueTask.CompletedTask;
+                },
+                OnClosed = _ =>
+                {
+                    ClientMetrics.BreakerTransitions.Add(1, tags, new("state", "closed"));
+                    Log.BreakerClosed(logger, name);
+                    return ValueTask.CompletedTask;
+                },
+            })
+            .AddTimeout(new TimeoutStrategyOptions { Name = AttemptTimeoutName, Timeout = options.AttemptTimeout })
+            .Build();
+    }
+
+    private static string Describe(Exception? e) => e switch
+    {
+        RpcException r => r.StatusCode.ToString(),
+        null => "no exception",
+        _ => e.GetType().Name,
+    };
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 5001, Level = LogLevel.Warning, Message = "{Pipeline}: retry {Attempt} in {Delay} after {Failure}")]
+        public static partial void Retrying(ILogger logger, string pipeline, int attempt, TimeSpan delay, string failure);
+
+        [LoggerMessage(EventId = 5002, Level = LogLevel.Error, Message = "{Pipeline}: circuit opened for {BreakDuration}")]
+        public static partial void BreakerOpened(ILogger logger, string pipeline, TimeSpan breakDuration);
+
+        [LoggerMessage(EventId = 5003, Level = LogLevel.Information, Message = "{Pipeline}: circuit closed")]
+        public static partial void BreakerClosed(ILogger logger, string pipeline);
+    }
+}
