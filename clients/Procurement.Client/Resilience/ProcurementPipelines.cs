@@ -26,10 +26,15 @@ public static partial class ProcurementPipelines
     public const string BreakerName = "circuit-breaker";
     public const string AttemptTimeoutName = "attempt-timeout";
 
-    /// <summary>True when the attempt got no answer, so trying again is safe and may succeed.</summary>
+    /// <summary>
+    /// True when the attempt got no answer, so trying again is safe and may succeed: UNAVAILABLE, an
+    /// attempt that timed out, or a stream the transport reset before the server answered (the client
+    /// reports that as INTERNAL with the HTTP exception attached; a server's own INTERNAL has none).
+    /// </summary>
     public static bool IsTransient(Exception? exception) => exception switch
     {
         RpcException { StatusCode: StatusCode.Unavailable } => true,
+        RpcException { StatusCode: StatusCode.Internal } e => e.Status.DebugException is HttpRequestException or IOException,
         TimeoutRejectedException => true,
         _ => false,
     };
@@ -43,8 +48,9 @@ public static partial class ProcurementPipelines
             .AddRetry(new RetryStrategyOptions
             {
                 Name = RetryName,
-                ShouldHandle = args => ValueTask.FromResult(IsTransient(args.Outcome.Exception)),
-                MaxRetryAttempts = Math.Max(options.MaxRetryAttempts, 0),
+                // Polly needs at least one retry; MaxRetryAttempts = 0 keeps the strategy but handles nothing.
+                ShouldHandle = args => ValueTask.FromResult(options.MaxRetryAttempts > 0 && IsTransient(args.Outcome.Exception)),
+                MaxRetryAttempts = Math.Max(options.MaxRetryAttempts, 1),
                 BackoffType = DelayBackoffType.Exponential,
                 UseJitter = true,
                 Delay = options.RetryBaseDelay,

@@ -89,23 +89,33 @@ public sealed partial class AllocationGrpcService
         var filter = new AllocationEventFilter(
             principal.Role == Role.Customer ? principal.TenantId : null, NullIfEmpty(request.ContractId), NullIfEmpty(request.PoolId));
         var last = request.AfterSequence;
-        var ct = context.CancellationToken;
-        while (!ct.IsCancellationRequested)
+        // A watch never ends by itself; on shutdown it ends cleanly so clients reconnect (from their last
+        // sequence) to another instance instead of holding graceful shutdown open.
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, lifetime.ApplicationStopping);
+        var ct = linked.Token;
+        try
         {
-            // Taken before the read: a commit after the read completes it, so no event waits for the poll.
-            var nextCommit = store.NextCommit;
-            var events = await store.ReadAsync(s => s.AllocationEvents.ListAfterAsync(last, filter, WatchBatchSize), ct);
-            foreach (var e in events)
+            while (!ct.IsCancellationRequested)
             {
-                await responseStream.WriteAsync(new WatchAllocationsResponse { Event = e.ToApi() }, ct);
-                last = e.Sequence;
-            }
+                // Taken before the read: a commit after the read completes it, so no event waits for the poll.
+                var nextCommit = store.NextCommit;
+                var events = await store.ReadAsync(s => s.AllocationEvents.ListAfterAsync(last, filter, WatchBatchSize), ct);
+                foreach (var e in events)
+                {
+                    await responseStream.WriteAsync(new WatchAllocationsResponse { Event = e.ToApi() }, ct);
+                    last = e.Sequence;
+                }
 
-            if (events.Count < WatchBatchSize)
-            {
-                // Poll as well, for commits made by other processes on the same database.
-                await Task.WhenAny(nextCommit, Task.Delay(WatchPollInterval, TimeProvider.System, ct));
+                if (events.Count < WatchBatchSize)
+                {
+                    // Poll as well, for commits made by other processes on the same database.
+                    await Task.WhenAny(nextCommit, Task.Delay(WatchPollInterval, TimeProvider.System, ct)).ConfigureAwait(false);
+                }
             }
+        }
+        catch (OperationCanceledException) when (lifetime.ApplicationStopping.IsCancellationRequested && !context.CancellationToken.IsCancellationRequested)
+        {
+            // Shutting down: end the stream normally.
         }
     }
 
