@@ -129,7 +129,9 @@ public sealed class DemoAndBootstrapTests
     {
         await using var server = await ServerHarness.StartAsync(extraArgs: ["--demo"]);
         var contracts = (await server.OperatorContracts.ListContractsAsync(new ListContractsRequest())).Contracts;
-        var deal = Assert.Single(contracts);
+        Assert.Equal([DemoSeeder.TenantId, DemoSeeder.SecondTenantId], contracts.Select(c => c.TenantId));
+        Assert.All(contracts, c => Assert.Equal(ContractState.Active, c.State));
+        var deal = contracts[0];
         Assert.Equal(ContractState.Active, deal.State);
         Assert.Equal(DemoSeeder.TenantId, deal.TenantId);
         Assert.Equal(1_250_000_000_000_000, deal.Terms.MonthlyCommitment.AmountMicros);
@@ -143,7 +145,7 @@ public sealed class DemoAndBootstrapTests
         var output = new StringWriter();
         Assert.False(await server.Services.GetRequiredService<DemoSeeder>().SeedAsync(output, CancellationToken.None));
         Assert.Contains("not empty", output.ToString());
-        Assert.Single((await server.OperatorContracts.ListContractsAsync(new ListContractsRequest())).Contracts);
+        Assert.Equal(2, (await server.OperatorContracts.ListContractsAsync(new ListContractsRequest())).Contracts.Count);
     }
 
     [Fact]

@@ -78,7 +78,7 @@ public static class StatementCalculator
                 ?? new UsageQuantity(entry.AcceleratorType, 0m, 0m, 0m);
             var tiers = TierPricing.Price(entry, usage.GpuHours, index.Factor);
             var unrounded = tiers.Sum(t => t.Amount);
-            lines.Add(new StatementLine(StatementLineKind.Usage, $"{entry.AcceleratorType} usage, {Fmt(usage.GpuHours)} GPU-hours",
+            lines.Add(new StatementLine(StatementLineKind.Usage, $"{entry.AcceleratorType} usage ({entry.Mode.ToString().ToLowerInvariant()} tiers)",
                 MoneyMath.RoundToMinorUnit(unrounded, currency), usage, entry.Mode, tiers, unrounded));
         }
 

@@ -15,6 +15,7 @@ namespace Procurement.Server.Hosting;
 public sealed class DemoSeeder(IProcurementStore store, ApiKeys keys, TimeProvider time)
 {
     public const string TenantId = "frontier-lab";
+    public const string SecondTenantId = "second-lab";
     public const string H100Pool = "use1-h100";
     public const string H200Pool = "use1-h200";
     private const long Usd = 1_000_000; // micros per dollar
@@ -22,7 +23,7 @@ public sealed class DemoSeeder(IProcurementStore store, ApiKeys keys, TimeProvid
     public async Task<bool> SeedAsync(TextWriter output, CancellationToken cancellationToken)
     {
         var now = Mutations.TruncateToMilliseconds(time.GetUtcNow());
-        var contractId = await store.WriteAsync(async s =>
+        var contractIds = await store.WriteAsync<(string Headline, string Second)?>(async s =>
         {
             if ((await s.Pools.ListAsync("", 1)).Count > 0 || (await s.Contracts.ListAsync(new ContractFilter(null, null), now, 0, 1)).Count > 0)
             {
@@ -44,10 +45,16 @@ public sealed class DemoSeeder(IProcurementStore store, ApiKeys keys, TimeProvid
             await Audit(s, now, "CreateContract", Contract.ResourceType, contract.Id);
             await ContractOperations.ActivateAsync(s, contract, now);
             await Audit(s, now, "ActivateContract", Contract.ResourceType, contract.Id);
-            return contract.Id;
+
+            // A smaller, lower-priority lab whose burst the headline deal can take back.
+            var second = await ContractOperations.CreateAsync(s, SecondTenantId, "Second Lab H100 agreement", SecondTerms(now), [], now);
+            await Audit(s, now, "CreateContract", Contract.ResourceType, second.Id);
+            await ContractOperations.ActivateAsync(s, second, now);
+            await Audit(s, now, "ActivateContract", Contract.ResourceType, second.Id);
+            return (contract.Id, second.Id);
         }, cancellationToken);
 
-        if (contractId is null)
+        if (contractIds is not { } ids)
         {
             await output.WriteLineAsync("--demo: the database is not empty; nothing was seeded.");
             return false;
@@ -57,7 +64,8 @@ public sealed class DemoSeeder(IProcurementStore store, ApiKeys keys, TimeProvid
         var (customerKey, customerSecret) = await keys.CreateAsync(Role.Customer, TenantId, "demo customer", cancellationToken);
         await output.WriteLineAsync($"""
             --demo: seeded pools {H100Pool} (100,000 H100) and {H200Pool} (50,000 H200),
-                    and ACTIVE contract {contractId} for tenant {TenantId} ($1.25B/month committed, 36 months).
+                    ACTIVE contract {ids.Headline} for tenant {TenantId} ($1.25B/month committed, 36 months, priority 100),
+                    and ACTIVE contract {ids.Second} for tenant {SecondTenantId} (10,000 H100 reserved + 20,000 burst, priority 10).
             operator key ({operatorKey.Id}): {operatorSecret}
             customer key ({customerKey.Id}, tenant {TenantId}): {customerSecret}
             """);
@@ -102,6 +110,22 @@ public sealed class DemoSeeder(IProcurementStore store, ApiKeys keys, TimeProvid
             ],
             Sla: new SlaTerms(99.9m, [new SlaCreditRow(99.99m, 10m), new SlaCreditRow(99.0m, 30m), new SlaCreditRow(95.0m, 100m)],
                 CreditCapPercent: 30m, MaintenanceNotice: TimeSpan.FromDays(7)));
+    }
+
+    /// <summary>12 months, 10,000 H100 reserved with 20,000 burst, $20M/month committed, priority 10.</summary>
+    public static ContractTerms SecondTerms(DateTimeOffset now)
+    {
+        var headline = HeadlineTerms(now);
+        return headline with
+        {
+            EndTime = headline.StartTime.AddMonths(12),
+            MonthlyCommitmentMicros = 20_000_000 * Usd,
+            Entitlements = [new PoolEntitlement(H100Pool, ReservedUnits: 10_000, BurstLimitUnits: 20_000)],
+            PriorityAccess = new PriorityAccess(Priority: 10, PreemptLowerPriorityBurst: false),
+            RateCard = [new RateCardEntry("H100-SXM-80GB", PricingMode.Graduated, [new PriceTier(null, 2_400_000)])],
+            IndexLinkage = null,
+            UtilizationBands = [],
+        };
     }
 
     private static Task Audit(IStoreSession s, DateTimeOffset now, string method, string type, string id) =>
