@@ -1,0 +1,257 @@
+using System.Text.Json;
+using Procurement.Cli;
+using Procurement.Server.Auth;
+using Procurement.TestSupport;
+
+namespace Procurement.Cli.Tests;
+
+/// <summary>The CLI, in process, against the real server.</summary>
+public sealed class CliTests : IAsyncLifetime
+{
+    private static readonly DateTimeOffset Now = new(2026, 12, 1, 0, 0, 0, TimeSpan.Zero);
+    private ServerHarness _server = null!;
+    private string _folder = null!;
+
+    public async Task InitializeAsync()
+    {
+        _server = await ServerHarness.StartAsync(Now);
+        _folder = Directory.CreateTempSubdirectory("procurement-cli-").FullName;
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _server.DisposeAsync();
+        Directory.Delete(_folder, recursive: true);
+    }
+
+    private sealed record Result(int Code, string Out, string Err)
+    {
+        public JsonElement Json => JsonDocument.Parse(Out).RootElement;
+    }
+
+    private async Task<Result> Run(params string[] args) => await RunAs(_server.OperatorKey, args);
+
+    private async Task<Result> RunAs(string? key, params string[] args)
+    {
+        var stdout = new StringWriter();
+        var stderr = new StringWriter();
+        var env = new Dictionary<string, string?> { ["PROCUREMENT_ENDPOINT"] = _server.Address, ["PROCUREMENT_API_KEY"] = key, ["HOME"] = _folder };
+        var code = await CliApp.RunAsync(args, stdout, stderr, name => env.GetValueOrDefault(name));
+        return new Result(code, stdout.ToString(), stderr.ToString());
+    }
+
+    private static string TermsPath => Path.Combine(AppContext.BaseDirectory, "examples", "terms.yaml");
+
+    private async Task<string> SetUpPoolAndContractAsync(bool activate = true)
+    {
+        Assert.Equal(0, (await Run("pools", "create", "--id", "use1-h100", "--name", "H100s", "--region", "us-east-1", "--accelerator", "H100-SXM-80GB", "--capacity", "5000")).Code);
+        var created = await Run("contracts", "create", "--tenant", "frontier-lab", "--name", "2027 deal", "--terms", TermsPath, "--output", "json");
+        Assert.Equal(0, created.Code);
+        var id = created.Json.GetProperty("contract_id").GetString()!;
+        if (activate)
+        {
+            Assert.Equal(0, (await Run("contracts", "activate", id)).Code);
+        }
+
+        return id;
+    }
+
+    [Fact]
+    public async Task Pools_CreateListGetSetCapacityStatus()
+    {
+        await SetUpPoolAndContractAsync();
+        var list = await Run("pools", "list");
+        Assert.Equal(0, list.Code);
+        Assert.Contains("use1-h100  H100s  us-east-1  H100-SXM-80GB  5,000", list.Out);
+        Assert.Contains("capacity:    5,000", (await Run("pools", "get", "use1-h100")).Out);
+        var raised = await Run("pools", "set-capacity", "use1-h100", "--capacity", "6000", "--output", "json");
+        Assert.Equal("6000", raised.Json.GetProperty("capacity_units").GetString());
+        var status = await Run("pools", "status", "use1-h100");
+        Assert.Contains("reserved: 2,000", status.Out);
+        Assert.Contains("frontier-lab", status.Out);
+    }
+
+    [Fact]
+    public async Task Contracts_FullLifecycle()
+    {
+        var id = await SetUpPoolAndContractAsync(activate: false);
+        var draft = (await Run("contracts", "get", id, "--output", "json")).Json;
+        Assert.Equal("CONTRACT_STATE_DRAFT", draft.GetProperty("state").GetString());
+        var updated = await Run("contracts", "update", id, "--etag", draft.GetProperty("etag").GetString()!, "--name", "Renamed", "--terms", TermsPath);
+        Assert.Equal(0, updated.Code);
+        Assert.Matches("name: +Renamed", updated.Out);
+        Assert.Contains("ACTIVE", (await Run("contracts", "activate", id)).Out);
+        Assert.Contains("SUSPENDED (audit)", (await Run("contracts", "suspend", id, "--reason", "audit")).Out);
+        Assert.Matches("state: +ACTIVE", (await Run("contracts", "resume", id)).Out);
+        var etag = (await Run("contracts", "get", id, "--output", "json")).Json.GetProperty("etag").GetString()!;
+        var amended = await Run("contracts", "amend", id, "--etag", etag, "--month", "2027-01", "--terms", TermsPath);
+        Assert.Equal(0, amended.Code);
+        Assert.Contains("version 2 takes effect 2027-01-01 00:00:00Z", amended.Out);
+        var versions = await Run("contracts", "versions", id, "--output", "json");
+        Assert.Equal(2, versions.Json.GetProperty("versions").GetArrayLength());
+        var listed = await Run("contracts", "list", "--state", "ACTIVE");
+        Assert.Contains(id, listed.Out);
+        Assert.Contains("5,000,000.00 USD", listed.Out);
+        Assert.Contains("TERMINATED (ended)", (await Run("contracts", "terminate", id, "--reason", "ended")).Out);
+    }
+
+    [Fact]
+    public async Task Allocations_RequestDryRunListReleaseWatch()
+    {
+        var id = await SetUpPoolAndContractAsync();
+        var dry = await Run("allocations", "request", "--contract", id, "--pool", "use1-h100", "--units", "1500", "--dry-run");
+        Assert.Equal(0, dry.Code);
+        Assert.Contains("dry run: would ADMIT, within the reservation", dry.Out);
+        var admitted = await Run("allocations", "request", "--contract", id, "--pool", "use1-h100", "--units", "1500", "--duration", "8h", "--output", "json");
+        var allocationId = admitted.Json.GetProperty("allocation").GetProperty("allocation_id").GetString()!;
+        Assert.Equal("ADMISSION_OUTCOME_ADMIT", admitted.Json.GetProperty("decision").GetProperty("outcome").GetString());
+        Assert.Contains("ACTIVE", (await Run("allocations", "get", allocationId)).Out);
+        Assert.Contains(allocationId, (await Run("allocations", "list", "--pool", "use1-h100", "--state", "ACTIVE")).Out);
+        Assert.Contains("RELEASED", (await Run("allocations", "release", allocationId)).Out);
+        var watch = await Run("allocations", "watch", "--count", "2");
+        Assert.Equal(0, watch.Code);
+        Assert.Contains("ADMITTED", watch.Out);
+        Assert.Contains("RELEASED", watch.Out);
+    }
+
+    [Fact]
+    public async Task UsageIncidentsSlaStatementsQuoteIndexAudit()
+    {
+        var id = await SetUpPoolAndContractAsync();
+        var allocation = (await Run("allocations", "request", "--contract", id, "--pool", "use1-h100", "--units", "100", "--output", "json"))
+            .Json.GetProperty("allocation").GetProperty("allocation_id").GetString()!;
+        _server.Clock.Advance(TimeSpan.FromHours(3));
+        var csv = Path.Combine(_folder, "samples.csv");
+        await File.WriteAllLinesAsync(csv,
+        [
+            "source,sample_id,allocation_id,window_start,window_end,busy_gpu_seconds",
+            $"m1,1,{allocation},2026-12-01T00:00:00Z,2026-12-01T01:00:00Z,180000",
+            $"m1,2,{allocation},2026-12-01T01:00:00Z,2026-12-01T02:00:00Z,999999999",
+        ]);
+        var meterKey = await _server.CreateKeyAsync(Role.Meter);
+        var usage = await RunAs(meterKey, "usage", "report", "--file", csv);
+        Assert.Equal(0, usage.Code);
+        Assert.Contains("accepted:  1", usage.Out);
+        Assert.Contains("BUSY_SECONDS_OUT_OF_RANGE", usage.Out);
+        Assert.Contains("100%", usage.Err); // the progress bar
+
+        var incident = await Run("incidents", "record", "--pool", "use1-h100", "--kind", "OUTAGE", "--start", "2026-12-01T01:00:00Z", "--units", "2500", "--output", "json");
+        var incidentId = incident.Json.GetProperty("incident_id").GetString()!;
+        Assert.Contains("2026-12-01 02:00:00Z", (await Run("incidents", "resolve", incidentId, "--end", "2026-12-01T02:00:00Z")).Out);
+        Assert.Contains(incidentId, (await Run("incidents", "list", "--pool", "use1-h100")).Out);
+
+        var report = await Run("sla", "report", id, "--month", "2026-12");
+        Assert.Equal(0, report.Code);
+        Assert.Contains("SLA report", report.Out);
+        Assert.Contains("counted", report.Out);
+        var statement = await Run("statements", "get", id, "--month", "2026-12");
+        Assert.Equal(0, statement.Code);
+        Assert.Contains("PROVISIONAL", statement.Out);
+        Assert.Contains("Total", statement.Out);
+        var quote = await Run("quote", "--contract", id, "--month", "2026-12", "--usage", "H100-SXM-80GB=1000", "--uptime", "99.5");
+        Assert.Contains("Quote", quote.Out);
+        Assert.Contains("2,100.00 USD", quote.Out); // 1,000 GPU-h × $2.10
+
+        Assert.Equal(0, (await Run("index", "publish", "--name", "GPU-IDX", "--value", "2.46", "--effective", "2026-12-01T00:00:00Z")).Code);
+        Assert.Contains("2.46", (await Run("index", "list", "--name", "GPU-IDX")).Out);
+        var audit = await Run("audit", "list", "--resource-type", "contract");
+        Assert.Contains("CreateContract", audit.Out);
+        Assert.Contains("ActivateContract", audit.Out);
+    }
+
+    [Fact]
+    public async Task JsonOutput_ParsesAndKeepsItsFieldNames()
+    {
+        var id = await SetUpPoolAndContractAsync();
+        var contract = (await Run("contracts", "get", id, "--output", "json")).Json;
+        foreach (var field in new[] { "contract_id", "tenant_id", "display_name", "state", "etag", "terms_version", "terms", "latest_terms_version", "create_time" })
+        {
+            Assert.True(contract.TryGetProperty(field, out _), field);
+        }
+
+        Assert.True(contract.GetProperty("terms").TryGetProperty("monthly_commitment", out var commitment));
+        Assert.Equal("5000000000000", commitment.GetProperty("amount_micros").GetString());
+        var pools = (await Run("pools", "list", "--output", "json")).Json;
+        Assert.Equal("use1-h100", pools.GetProperty("pools")[0].GetProperty("pool_id").GetString());
+        var statement = (await Run("statements", "get", id, "--month", "2026-12", "--output", "json")).Json;
+        Assert.Equal(4, statement.GetProperty("lines").GetArrayLength());
+        Assert.True(statement.GetProperty("total").TryGetProperty("amount_micros", out _));
+    }
+
+    [Fact]
+    public async Task ExitCodes_FollowTheGrpcStatus()
+    {
+        var notFound = await Run("pools", "get", "nope");
+        Assert.Equal(5, notFound.Code);
+        Assert.Contains("NOT_FOUND", notFound.Err);
+
+        var customer = await _server.CreateKeyAsync(Role.Customer, "lab-a");
+        var denied = await RunAs(customer, "pools", "create", "--id", "x", "--name", "x", "--region", "r", "--accelerator", "A", "--capacity", "1");
+        Assert.Equal(7, denied.Code);
+        Assert.Contains("ROLE_NOT_ALLOWED", denied.Err);
+
+        var invalid = await Run("pools", "create", "--id", "Bad Id", "--name", "x", "--region", "r", "--accelerator", "A", "--capacity", "-1");
+        Assert.Equal(3, invalid.Code);
+        Assert.Contains("  pool_id: ", invalid.Err);
+        Assert.Contains("  capacity_units: ", invalid.Err);
+
+        Assert.Equal(16, (await RunAs("pk_wrong", "pools", "list")).Code);
+        Assert.Equal(64, (await Run("pools", "list", "--colour", "red")).Code);
+        Assert.Equal(64, (await Run("frobnicate")).Code);
+        Assert.DoesNotContain("   at ", invalid.Err); // never a stack trace
+    }
+
+    [Fact]
+    public async Task UnreachableServer_ExitsUnavailable()
+    {
+        var port = ServerHarness.FreePort();
+        var stderr = new StringWriter();
+        var code = await CliApp.RunAsync(["--endpoint", $"http://127.0.0.1:{port}", "--api-key", "pk_secret-key-value", "pools", "list"], new StringWriter(), stderr, _ => null);
+        Assert.Equal(14, code);
+        Assert.Contains("UNAVAILABLE", stderr.ToString());
+        Assert.DoesNotContain("pk_secret-key-value", stderr.ToString()); // the key is never printed
+    }
+
+    [Fact]
+    public async Task TermsFileWithAMistake_NamesTheField()
+    {
+        await SetUpPoolAndContractAsync();
+        var bad = Path.Combine(_folder, "bad.yaml");
+        await File.WriteAllTextAsync(bad, (await File.ReadAllTextAsync(TermsPath)).Replace("availability_target_percent: \"99.9\"", "availability_target_percent: \"101\""));
+        var result = await Run("contracts", "create", "--tenant", "frontier-lab", "--name", "x", "--terms", bad);
+        Assert.Equal(3, result.Code);
+        Assert.Contains("terms.sla.availability_target_percent: must be in (0, 100]", result.Err);
+
+        var broken = Path.Combine(_folder, "broken.json");
+        await File.WriteAllTextAsync(broken, "{\"start_time\": ");
+        var parse = await Run("contracts", "create", "--tenant", "frontier-lab", "--name", "x", "--terms", broken);
+        Assert.Equal(3, parse.Code);
+        Assert.Contains("broken.json", parse.Err);
+    }
+
+    [Fact]
+    public async Task ConfigFile_ProvidesEndpointAndKey_AndFlagsWin()
+    {
+        await SetUpPoolAndContractAsync();
+        var config = Path.Combine(_folder, "config.json");
+        await File.WriteAllTextAsync(config, JsonSerializer.Serialize(new Dictionary<string, string> { ["endpoint"] = _server.Address, ["api_key"] = _server.OperatorKey }));
+        var stdout = new StringWriter();
+        Assert.Equal(0, await CliApp.RunAsync(["pools", "list", "--config", config], stdout, new StringWriter(), _ => null));
+        Assert.Contains("use1-h100", stdout.ToString());
+        Assert.Equal(16, await CliApp.RunAsync(["pools", "list", "--config", config, "--api-key", "pk_other"], new StringWriter(), new StringWriter(), _ => null));
+    }
+
+    [Fact]
+    public async Task Help_IsThereForEveryCommand_WithAnExample()
+    {
+        foreach (var spec in CliApp.Specs())
+        {
+            string[] args = spec.Verb.Length > 0 ? [spec.Group, spec.Verb, "--help"] : [spec.Group, "--help"];
+            var help = await Run(args);
+            Assert.Equal(0, help.Code);
+            Assert.Contains("Example:", help.Out);
+            Assert.Contains("procurement " + spec.Group, help.Out);
+            Assert.Contains("Exit codes", help.Out);
+        }
+    }
+}
