@@ -57,9 +57,9 @@ public static partial class CliApp
 
         // Incidents and SLA
         new("incidents", "record", "Record an incident in a pool.",
-            "--pool P --kind OUTAGE|DEGRADED|MAINTENANCE --start TIME [--end TIME] --units N [--announced TIME]",
-            "procurement incidents record --pool use1-h100 --kind OUTAGE --start 2026-11-26T03:00:00Z --units 4000", IncidentsRecord),
-        new("incidents", "resolve", "End an open incident.", "INCIDENT_ID --end TIME", "procurement incidents resolve inc_7 --end 2026-11-26T04:30:00Z", IncidentsResolve),
+            "--pool P --kind OUTAGE|DEGRADED|MAINTENANCE --start TIME [--end TIME] --units N [--announced TIME]   (TIME: ISO 8601 or now, now-30m)",
+            "procurement incidents record --pool use1-h100 --kind OUTAGE --start now --units 4000", IncidentsRecord),
+        new("incidents", "resolve", "End an open incident.", "INCIDENT_ID --end TIME", "procurement incidents resolve inc_7 --end now", IncidentsResolve),
         new("incidents", "list", "List incidents.", "[--pool P] [--from TIME] [--to TIME]", "procurement incidents list --pool use1-h100", IncidentsList),
         new("sla", "report", "A contract's uptime, downtime by incident and credit for a month.", "CONTRACT_ID --month YYYY-MM",
             "procurement sla report ctr_0123456789abcdef --month 2026-11", SlaReportCommand),

@@ -199,9 +199,21 @@ public static partial class CliApp
     private static string CommandHelp(CommandSpec spec) =>
         $"{spec.Summary}\n\nUsage: procurement {spec.Group}{(spec.Verb.Length > 0 ? " " + spec.Verb : "")} {spec.Usage}\n\nExample:\n  {spec.Example}\n\n{GlobalHelp}\n{ExitCodeHelp}";
 
-    internal static DateTimeOffset ParseTime(string text, string option) =>
-        DateTimeOffset.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out var t)
-            ? t : throw new InputException($"--{option} must be a time such as 2026-04-01T00:00:00Z, not '{text}'");
+    /// <summary>An ISO time, or <c>now</c>, <c>now-30m</c>, <c>now+2h</c> (whole milliseconds).</summary>
+    internal static DateTimeOffset ParseTime(string text, string option)
+    {
+        if (text.StartsWith("now", StringComparison.Ordinal))
+        {
+            var now = TimeProvider.System.GetUtcNow();
+            var offset = text.Length == 3 ? TimeSpan.Zero
+                : text[3] is '-' or '+' ? ParseDuration(text[4..], option) * (text[3] == '-' ? -1 : 1)
+                : throw new InputException($"--{option} must be a time such as 2026-04-01T00:00:00Z or now-30m, not '{text}'");
+            return DateTimeOffset.FromUnixTimeMilliseconds((now + offset).ToUnixTimeMilliseconds());
+        }
+
+        return DateTimeOffset.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out var t)
+            ? t : throw new InputException($"--{option} must be a time such as 2026-04-01T00:00:00Z or now-30m, not '{text}'");
+    }
 
     internal static TimeSpan ParseDuration(string text, string option)
     {

@@ -1,11 +1,14 @@
 using Procurement.Server.Hosting;
 
 // `Procurement.Server [--db PATH] [--urls URL] [--demo]` runs the server;
-// `Procurement.Server keys|backup ...` are the operator's offline commands on the same database file.
+// `Procurement.Server keys|backup|restore ...` are the operator's commands on the database file;
+// `Procurement.Server health` probes a running server (container health checks).
 return args.FirstOrDefault() switch
 {
     "keys" => await AdminCommands.KeysAsync(args[1..], Console.Out, Console.Error),
     "backup" => await AdminCommands.BackupAsync(args[1..], Console.Out, Console.Error),
+    "restore" => await AdminCommands.RestoreAsync(args[1..], Console.Out, Console.Error),
+    "health" => await AdminCommands.HealthAsync(args[1..], Console.Out, Console.Error),
     _ => await RunServerAsync(args),
 };
 

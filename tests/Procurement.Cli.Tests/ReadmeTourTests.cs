@@ -38,14 +38,24 @@ public sealed class ReadmeTourTests
         Assert.Contains("preempted:", await Run("allocations", "request", "--contract", frontier, "--pool", "use1-h100", "--units", "75000"));
         Assert.Contains("active:   75,000", await Run("pools", "status", "use1-h100"));
 
-        await Run("incidents", "record", "--pool", "use1-h100", "--kind", "OUTAGE", "--units", "20000", "--start", "2026-11-26T01:00:00Z", "--end", "2026-11-26T02:00:00Z");
+        // The server runs on a fake clock here; the README's `--start now` is the CLI's wall clock.
+        var incident = JsonDocument.Parse(await Run("incidents", "record", "--pool", "use1-h100", "--kind", "OUTAGE", "--units", "20000",
+            "--start", "2026-11-26T12:00:00Z", "--output", "json")).RootElement.GetProperty("incident_id").GetString()!;
+        server.Clock.Advance(TimeSpan.FromMinutes(30));
         var sla = await Run("sla", "report", frontier, "--month", "2026-11");
         Assert.Contains("provisional", sla);
         Assert.Contains("counted", sla);
+        Assert.Contains("2026-11-26 12:30:00Z", await Run("incidents", "resolve", incident, "--end", "2026-11-26T12:30:00Z"));
         var bill = await Run("statements", "get", frontier, "--month", "2026-11");
         Assert.Contains("PROVISIONAL", bill);
         Assert.Contains("Commitment true-up", bill);
         Assert.Contains("Total", (await Run("quote", "--contract", frontier, "--month", "2026-12", "--usage", "H100-SXM-80GB=55000000", "--uptime", "99.95")));
         Assert.Contains("RequestAllocation", await Run("audit", "list"));
+
+        // `--start now-5m` is read from the CLI's own (wall) clock.
+        var relative = JsonDocument.Parse(await Run("incidents", "record", "--pool", "use1-h200", "--kind", "DEGRADED", "--units", "1", "--start", "now-5m", "--output", "json"))
+            .RootElement.GetProperty("start_time").GetString()!;
+        var started = DateTimeOffset.Parse(relative, System.Globalization.CultureInfo.InvariantCulture);
+        Assert.InRange(TimeProvider.System.GetUtcNow() - started, TimeSpan.FromMinutes(4), TimeSpan.FromMinutes(6));
     }
 }

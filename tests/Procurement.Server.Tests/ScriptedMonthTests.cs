@@ -311,6 +311,11 @@ public sealed class ScriptedMonthTests : IAsyncLifetime
             EndTime = Ts(April.AddDays(1)), AffectedUnits = 0, AnnounceTime = Ts(April),
         }));
         Assert.Equal(["end_time", "announce_time", "affected_units"], e.BadFields());
+        var early = await Rpc.FailsWith(StatusCode.InvalidArgument, sla.RecordIncidentAsync(new RecordIncidentRequest
+        {
+            RequestId = Rpc.NewRequestId(), PoolId = Fixtures.H100, Kind = IncidentKind.Outage, StartTime = Ts(April.AddDays(-1)), AffectedUnits = 1,
+        }));
+        Assert.Equal(["start_time"], early.BadFields());
         var resolved = all.Incidents[1].IncidentId;
         await Rpc.FailsWith(StatusCode.FailedPrecondition, sla.ResolveIncidentAsync(new ResolveIncidentRequest
         {

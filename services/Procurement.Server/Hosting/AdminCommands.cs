@@ -22,7 +22,15 @@ public static class AdminCommands
     public const string BackupUsage = """
         usage:
           Procurement.Server backup --to FILE [--db PATH]
-        Copies the live database with SQLite's online backup API; the server may keep running.
+          Procurement.Server restore --from FILE [--db PATH] [--force]
+        backup copies the live database with SQLite's online backup API; the server may keep running.
+        restore writes a backup into the database file (stop the server first); --force replaces an existing one.
+        """;
+
+    public const string HealthUsage = """
+        usage:
+          Procurement.Server health [--url http://127.0.0.1:5080]
+        Calls grpc.health.v1.Health/Check; exit 0 when SERVING, 1 otherwise. For container health checks.
         """;
 
     public static async Task<int> KeysAsync(string[] args, TextWriter output, TextWriter error)
@@ -113,6 +121,64 @@ public static class AdminCommands
         database.BackupTo(destination);
         await output.WriteLineAsync($"backed up {database.Path} to {Path.GetFullPath(destination)}");
         return 0;
+    }
+
+    public static async Task<int> RestoreAsync(string[] args, TextWriter output, TextWriter error)
+    {
+        var (_, options) = Parse(args);
+        if (!options.TryGetValue("from", out var source) || string.IsNullOrEmpty(source))
+        {
+            await error.WriteLineAsync(BackupUsage);
+            return 2;
+        }
+
+        if (!File.Exists(source))
+        {
+            await error.WriteLineAsync($"no backup at '{source}'");
+            return 1;
+        }
+
+        var target = new SqliteDatabase(options.GetValueOrDefault("db") ?? ServerOptions.DefaultDatabasePath);
+        if (File.Exists(target.Path) && !options.ContainsKey("force"))
+        {
+            await error.WriteLineAsync($"'{target.Path}' exists; stop the server and pass --force to replace it.");
+            return 1;
+        }
+
+        var check = SqliteDatabase.IntegrityCheck(source);
+        if (check != "ok")
+        {
+            await error.WriteLineAsync($"the backup fails PRAGMA integrity_check: {check}");
+            return 1;
+        }
+
+        foreach (var stale in new[] { target.Path, target.Path + "-wal", target.Path + "-shm" })
+        {
+            File.Delete(stale); // a stale WAL beside the restored file would be replayed into it
+        }
+
+        new SqliteDatabase(source).BackupTo(target.Path);
+        await output.WriteLineAsync($"restored {Path.GetFullPath(source)} into {target.Path}");
+        return 0;
+    }
+
+    public static async Task<int> HealthAsync(string[] args, TextWriter output, TextWriter error)
+    {
+        var (_, options) = Parse(args);
+        var url = options.GetValueOrDefault("url") ?? ServerOptions.DefaultUrl;
+        try
+        {
+            using var channel = Grpc.Net.Client.GrpcChannel.ForAddress(url);
+            var reply = await new Grpc.Health.V1.Health.HealthClient(channel)
+                .CheckAsync(new Grpc.Health.V1.HealthCheckRequest(), deadline: DateTime.SpecifyKind(TimeProvider.System.GetUtcNow().UtcDateTime.AddSeconds(5), DateTimeKind.Utc));
+            await output.WriteLineAsync(reply.Status.ToString());
+            return reply.Status == Grpc.Health.V1.HealthCheckResponse.Types.ServingStatus.Serving ? 0 : 1;
+        }
+        catch (Grpc.Core.RpcException e)
+        {
+            await error.WriteLineAsync($"unhealthy: {e.Status.StatusCode} {e.Status.Detail}");
+            return 1;
+        }
     }
 
     private static SqliteStore OpenStore(IReadOnlyDictionary<string, string> options)

@@ -46,9 +46,11 @@ public sealed class SlaGrpcService(IProcurementStore store, Mutations mutations,
         DomainErrors.ThrowIfAny(v);
         return mutations.RunAsync(context, request, request.RequestId, async m =>
         {
-            if (await m.Session.Pools.GetAsync(request.PoolId) is null)
+            var pool = await m.Session.Pools.GetAsync(request.PoolId) ?? throw DomainErrors.NotFound(Domain.Pools.Pool.ResourceType, request.PoolId);
+            if (start < pool.CreatedAt)
             {
-                throw DomainErrors.NotFound(Domain.Pools.Pool.ResourceType, request.PoolId);
+                // Downtime is a fraction of the capacity at the time; before the pool existed there was none.
+                throw DomainErrors.Invalid("start_time", $"must not be before the pool was created ({pool.CreatedAt:O})");
             }
 
             var seq = await m.Session.Incidents.NextSeqAsync();

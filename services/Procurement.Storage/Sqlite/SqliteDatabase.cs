@@ -94,12 +94,28 @@ public sealed class SqliteDatabase
         return result.OrderBy(m => m.Item1).ToList();
     }
 
+    /// <summary>"ok", or what SQLite's integrity check found, for the file at <paramref name="path"/>.</summary>
+    public static string IntegrityCheck(string path)
+    {
+        using var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = path, Mode = SqliteOpenMode.ReadOnly, Pooling = false }.ToString());
+        connection.Open();
+        return string.Join("; ", connection.Query<string>("PRAGMA integrity_check"));
+    }
+
     /// <summary>Copies the live database to <paramref name="destinationPath"/> with SQLite's online backup API.</summary>
     public void BackupTo(string destinationPath)
     {
         using var source = Open();
+        var folder = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(destinationPath));
+        if (!string.IsNullOrEmpty(folder))
+        {
+            Directory.CreateDirectory(folder);
+        }
+
         using var destination = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = destinationPath, Pooling = false }.ToString());
         destination.Open();
         source.BackupDatabase(destination);
+        // The copy is a standalone file: no WAL beside it.
+        destination.Execute("PRAGMA journal_mode = DELETE;");
     }
 }
