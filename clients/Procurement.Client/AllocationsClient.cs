@@ -115,14 +115,23 @@ public sealed class AllocationsClient(AllocationService.AllocationServiceClient 
             var response = await runner.RunAsync(runner.Mutations, CallKind.Mutation, async token =>
             {
                 using var call = stub.ReportUsage(runner.AttemptOptions(token));
-                foreach (var chunk in batch.Chunk(SamplesPerMessage))
+                try
                 {
-                    var message = new ReportUsageRequest();
-                    message.Samples.AddRange(chunk);
-                    await call.RequestStream.WriteAsync(message, token).ConfigureAwait(false);
+                    foreach (var chunk in batch.Chunk(SamplesPerMessage))
+                    {
+                        var message = new ReportUsageRequest();
+                        message.Samples.AddRange(chunk);
+                        await call.RequestStream.WriteAsync(message, token).ConfigureAwait(false);
+                    }
+
+                    await call.RequestStream.CompleteAsync().ConfigureAwait(false);
+                }
+                catch (Exception e) when (e is IOException or HttpRequestException or InvalidOperationException && !token.IsCancellationRequested)
+                {
+                    // The stream broke while sending: no answer, so the batch is sent again (duplicates are counted, not stored).
+                    throw new RpcException(new Status(StatusCode.Unavailable, "the usage stream broke while sending", e));
                 }
 
-                await call.RequestStream.CompleteAsync().ConfigureAwait(false);
                 return await call.ResponseAsync.ConfigureAwait(false);
             }, cancellationToken).ConfigureAwait(false);
             total.Add(response);

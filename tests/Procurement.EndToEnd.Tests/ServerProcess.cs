@@ -156,6 +156,16 @@ public sealed class ServerProcess : IAsyncDisposable
         }
 
         var output = Path.Combine(Path.GetTempPath(), "procurement-e2e", "publish-" + Guid.NewGuid().ToString("N"));
+        AppDomain.CurrentDomain.ProcessExit += (_, _) =>
+        {
+            try
+            {
+                Directory.Delete(output, recursive: true);
+            }
+            catch (IOException)
+            {
+            }
+        };
         var info = new ProcessStartInfo("dotnet")
         {
             ArgumentList = { "publish", Path.Combine(RepositoryRoot(), "services", "Procurement.Server", "Procurement.Server.csproj"), "-c", "Release", "-o", output, "--nologo", "-v", "quiet" },

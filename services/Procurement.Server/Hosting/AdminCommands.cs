@@ -152,7 +152,7 @@ public static class AdminCommands
             return 1;
         }
 
-        foreach (var stale in new[] { target.Path, target.Path + "-wal", target.Path + "-shm" })
+        foreach (var stale in new[] { target.Path, target.Path + "-wal", target.Path + "-shm" }.Where(File.Exists))
         {
             File.Delete(stale); // a stale WAL beside the restored file would be replayed into it
         }
