@@ -51,6 +51,7 @@ public static class UsageIngestion
     public static async Task IngestAsync(IStoreSession s, Principal principal, IReadOnlyList<Incoming> batch, UsageTally tally, DateTimeOffset now)
     {
         var allocations = new Dictionary<string, Allocation?>(StringComparer.Ordinal);
+        var valid = new List<UsageSample>(batch.Count);
         var accepted = 0;
         foreach (var sample in batch)
         {
@@ -98,25 +99,31 @@ public static class UsageIngestion
                 continue;
             }
 
-            var stored = new UsageSample(sample.Source, sample.SampleId, sample.AllocationId, start, end, sample.BusyGpuSeconds, now);
-            var existing = await s.Usage.FindAsync(sample.Source, sample.SampleId);
-            if (existing is not null)
-            {
-                if (existing.AllocationId == stored.AllocationId && existing.WindowStart == start && existing.WindowEnd == end && existing.BusyGpuSeconds == stored.BusyGpuSeconds)
-                {
-                    tally.Duplicate++;
-                }
-                else
-                {
-                    tally.Reject(new UsageRejection(sample.Source, sample.SampleId, SampleIdReused, "a different sample with this source and sample_id is already stored"));
-                }
+            valid.Add(new UsageSample(sample.Source, sample.SampleId, sample.AllocationId, start, end, sample.BusyGpuSeconds, now));
+        }
 
+        // One prepared insert for the batch; only the samples that were already there are looked at again.
+        var stored = await s.Usage.InsertManyAsync(valid);
+        for (var i = 0; i < valid.Count; i++)
+        {
+            if (stored[i])
+            {
+                tally.Accepted++;
+                accepted++;
                 continue;
             }
 
-            await s.Usage.InsertAsync(stored);
-            tally.Accepted++;
-            accepted++;
+            var sample = valid[i];
+            var existing = await s.Usage.FindAsync(sample.Source, sample.SampleId);
+            if (existing is not null && existing.AllocationId == sample.AllocationId && existing.WindowStart == sample.WindowStart
+                && existing.WindowEnd == sample.WindowEnd && existing.BusyGpuSeconds == sample.BusyGpuSeconds)
+            {
+                tally.Duplicate++;
+            }
+            else
+            {
+                tally.Reject(new UsageRejection(sample.Source, sample.SampleId, SampleIdReused, "a different sample with this source and sample_id is already stored"));
+            }
         }
 
         if (accepted > 0)

@@ -41,6 +41,60 @@ public sealed class UsageRepository(DbScope db)
             s.BusyGpuSeconds, ReceivedAtMs = UnixTime.ToMs(s.ReceivedAt),
         }));
 
+    // Portable upsert-or-skip: a sample already stored under (source, sample_id) is left as it is.
+    private const string InsertIfAbsent = """
+        INSERT INTO usage_samples (source, sample_id, allocation_id, window_start_ms, window_end_ms, busy_gpu_seconds, received_at_ms)
+        VALUES (@Source, @SampleId, @AllocationId, @WindowStartMs, @WindowEndMs, @BusyGpuSeconds, @ReceivedAtMs)
+        ON CONFLICT (source, sample_id) DO NOTHING
+        """;
+
+    /// <summary>
+    /// Inserts many samples with one prepared command (the ingestion hot path); returns, per sample,
+    /// whether it was stored (false: one with its source and id already was).
+    /// </summary>
+    public async Task<bool[]> InsertManyAsync(IReadOnlyList<UsageSample> samples)
+    {
+        var stored = new bool[samples.Count];
+        if (samples.Count == 0)
+        {
+            return stored;
+        }
+
+        await using var command = db.Connection.CreateCommand();
+        command.Transaction = db.Transaction;
+        command.CommandText = InsertIfAbsent;
+        var source = Parameter(command, "@Source");
+        var sampleId = Parameter(command, "@SampleId");
+        var allocation = Parameter(command, "@AllocationId");
+        var start = Parameter(command, "@WindowStartMs");
+        var end = Parameter(command, "@WindowEndMs");
+        var busy = Parameter(command, "@BusyGpuSeconds");
+        var received = Parameter(command, "@ReceivedAtMs");
+        await command.PrepareAsync(db.CancellationToken);
+        for (var i = 0; i < samples.Count; i++)
+        {
+            var s = samples[i];
+            source.Value = s.Source;
+            sampleId.Value = s.SampleId;
+            allocation.Value = s.AllocationId;
+            start.Value = UnixTime.ToMs(s.WindowStart);
+            end.Value = UnixTime.ToMs(s.WindowEnd);
+            busy.Value = s.BusyGpuSeconds;
+            received.Value = UnixTime.ToMs(s.ReceivedAt);
+            stored[i] = await command.ExecuteNonQueryAsync(db.CancellationToken) == 1;
+        }
+
+        return stored;
+    }
+
+    private static System.Data.Common.DbParameter Parameter(System.Data.Common.DbCommand command, string name)
+    {
+        var p = command.CreateParameter();
+        p.ParameterName = name;
+        command.Parameters.Add(p);
+        return p;
+    }
+
     public Task<long> CountForAllocationAsync(string allocationId) =>
         db.Connection.ExecuteScalarAsync<long>(db.Command(Count, new { AllocationId = allocationId }));
 

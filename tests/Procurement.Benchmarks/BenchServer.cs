@@ -1,0 +1,136 @@
+using System.Diagnostics;
+using Grpc.Health.V1;
+using Grpc.Net.Client;
+
+namespace Procurement.Benchmarks;
+
+/// <summary>The Release server, published once, as a process on a temp database; reports its peak memory.</summary>
+public sealed class BenchServer : IAsyncDisposable
+{
+    private Process? _process;
+
+    private BenchServer(string dll, string db, int port, string key)
+    {
+        Dll = dll;
+        DatabasePath = db;
+        Port = port;
+        Key = key;
+    }
+
+    public string Dll { get; }
+
+    public string DatabasePath { get; }
+
+    public int Port { get; }
+
+    public string Key { get; }
+
+    public Uri Endpoint => new($"http://127.0.0.1:{Port}");
+
+    public static async Task<string> PublishAsync(string root)
+    {
+        var output = Path.Combine(Path.GetTempPath(), "procurement-bench-publish");
+        await Shell.RunAsync("dotnet", ["publish", Path.Combine(root, "services/Procurement.Server/Procurement.Server.csproj"), "-c", "Release", "-o", output, "--nologo", "-v", "quiet"]);
+        return Path.Combine(output, "Procurement.Server.dll");
+    }
+
+    public static async Task<BenchServer> StartAsync(string dll, string db, string? extraArg = null)
+    {
+        var server = new BenchServer(dll, db, FreePort(), "bench-operator-" + Guid.NewGuid().ToString("N"));
+        await server.StartAsync(extraArg);
+        return server;
+    }
+
+    public async Task StartAsync(string? extraArg = null)
+    {
+        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in new[] { Dll, "--db", DatabasePath, "--urls", $"http://127.0.0.1:{Port}", "--Logging:LogLevel:Default=Warning" })
+        {
+            info.ArgumentList.Add(a);
+        }
+
+        if (extraArg is not null)
+        {
+            info.ArgumentList.Add(extraArg);
+        }
+
+        info.Environment["PROCUREMENT_BOOTSTRAP_OPERATOR_KEY"] = Key;
+        info.Environment["DOTNET_gcServer"] = "1";
+        _process = Process.Start(info)!;
+        _process.OutputDataReceived += (_, _) => { };
+        _process.ErrorDataReceived += (_, e) => { if (e.Data is { Length: > 0 }) Console.Error.WriteLine($"[server] {e.Data}"); };
+        _process.BeginOutputReadLine();
+        _process.BeginErrorReadLine();
+        using var channel = GrpcChannel.ForAddress(Endpoint);
+        var health = new Health.HealthClient(channel);
+        for (var i = 0; i < 300; i++)
+        {
+            try
+            {
+                if ((await health.CheckAsync(new HealthCheckRequest())).Status == HealthCheckResponse.Types.ServingStatus.Serving)
+                {
+                    return;
+                }
+            }
+            catch (Grpc.Core.RpcException)
+            {
+            }
+
+            await Task.Delay(100);
+        }
+
+        throw new TimeoutException("the server did not become healthy");
+    }
+
+    /// <summary>The server's peak resident memory (VmHWM), in MiB.</summary>
+    public double PeakMemoryMiB()
+    {
+        var status = File.ReadAllLines($"/proc/{_process!.Id}/status").First(l => l.StartsWith("VmHWM:", StringComparison.Ordinal));
+        return long.Parse(status.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], System.Globalization.CultureInfo.InvariantCulture) / 1024.0;
+    }
+
+    public async Task StopAsync()
+    {
+        if (_process is { HasExited: false })
+        {
+            await Shell.RunAsync("kill", ["-TERM", _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+            await _process.WaitForExitAsync();
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await StopAsync();
+        _process?.Dispose();
+    }
+
+    public static int FreePort()
+    {
+        using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();
+        return ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+    }
+}
+
+public static class Shell
+{
+    public static async Task<string> RunAsync(string file, IEnumerable<string> args)
+    {
+        var info = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in args)
+        {
+            info.ArgumentList.Add(a);
+        }
+
+        using var p = Process.Start(info)!;
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        var stderr = p.StandardError.ReadToEndAsync();
+        await p.WaitForExitAsync();
+        if (p.ExitCode != 0)
+        {
+            throw new InvalidOperationException($"{file} {string.Join(' ', args)} exited {p.ExitCode}: {await stderr}");
+        }
+
+        return await stdout;
+    }
+}

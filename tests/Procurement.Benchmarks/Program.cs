@@ -1,0 +1,374 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.RegularExpressions;
+using Google.Protobuf;
+using Google.Protobuf.WellKnownTypes;
+using Grpc.Health.V1;
+using Microsoft.Data.Sqlite;
+using Procurement.Api.V1;
+using Procurement.Benchmarks;
+using Procurement.Client;
+
+// Benchmarks of the service against its own stack's limits, measured as ratios in one run.
+//   dotnet run -c Release --project tests/Procurement.Benchmarks [-- --seconds 5 --max-intervals 1000000]
+var seconds = Arg("--seconds", 5);
+var maxIntervals = Arg("--max-intervals", 1_000_000);
+var root = Root();
+var work = Directory.CreateTempSubdirectory("procurement-bench-").FullName;
+var rows = new List<(string Measure, string Result, string Baseline, string Ratio, string Target)>();
+Console.Error.WriteLine($"publishing the Release server; results in Markdown on stdout; work folder {work}");
+var dll = await BenchServer.PublishAsync(root);
+
+await using (var server = await BenchServer.StartAsync(dll, Path.Combine(work, "main.db")))
+{
+    using var client = ProcurementClient.Create(new ProcurementClientOptions { Endpoint = server.Endpoint, ApiKey = server.Key });
+    var (contractIds, pool) = await SetUpAsync(client, contracts: 64);
+
+    // 1. Read path against the stack's ceiling (Health/Check), 64 concurrent streams.
+    var health = await H2LoadAsync(server, "/grpc.health.v1.Health/Check", new HealthCheckRequest(), withKey: false, seconds);
+    var getContract = await H2LoadAsync(server, "/procurement.v1.ContractService/GetContract", new GetContractRequest { ContractId = contractIds[0] }, withKey: true, seconds);
+    var poolStatus = await H2LoadAsync(server, "/procurement.v1.AllocationService/GetPoolStatus", new GetPoolStatusRequest { PoolId = pool }, withKey: true, seconds);
+    rows.Add(("GetContract, 64 streams (h2load)", Rate(getContract, "req/s"), Rate(health, "req/s Health/Check"), Ratio(getContract, health), "≥ 0.5"));
+    rows.Add(("GetPoolStatus, 64 streams (h2load)", Rate(poolStatus, "req/s"), Rate(health, "req/s Health/Check"), Ratio(poolStatus, health), "≥ 0.5"));
+
+    // 2. Durable admission against SQLite's single-row durable transaction rate.
+    var raw = RawSqliteTransactions(Path.Combine(work, "raw.db"), seconds);
+    var pairs = await AdmissionPairsAsync(client, contractIds, pool, callers: 64, seconds);
+    rows.Add(("RequestAllocation + ReleaseAllocation pairs, 64 callers", Rate(pairs, "pairs/s"), Rate(raw, "single-row txn/s (synchronous=FULL)"), Ratio(pairs, raw), "≥ 1.0"));
+
+    // 5. Latency at half the maximum admission throughput.
+    var (p50, p99, achieved) = await LatencyAtRateAsync(client, contractIds, pool, pairs / 2, seconds);
+    rows.Add(("RequestAllocation latency at half max throughput", $"p50 {p50:F2} ms, p99 {p99:F2} ms", $"{achieved:F0} requests/s offered", "", "report"));
+
+    // 3. Usage ingestion against a raw batched insert.
+    var rawInsert = RawBatchedInsert(Path.Combine(work, "raw-insert.db"), 400_000);
+    var ingested = await IngestionAsync(client, contractIds[0], pool, streams: 4, total: 400_000);
+    rows.Add(("ReportUsage samples, 4 streams", Rate(ingested, "samples/s"), Rate(rawInsert, "rows/s batched insert"), Ratio(ingested, rawInsert), "≥ 0.5 and ≥ 100,000/s"));
+    rows.Add(("Server peak memory (RSS) during 1–5", $"{server.PeakMemoryMiB():F0} MiB", "", "", "report"));
+}
+
+// 4. Statement cost by number of allocation intervals in the month (10 usage samples each).
+var statementTimes = new List<(long Intervals, double Ms)>();
+foreach (var intervals in new long[] { 10_000, 100_000, 1_000_000 }.Where(n => n <= maxIntervals))
+{
+    var (ms, memory) = await StatementCostAsync(dll, work, intervals);
+    statementTimes.Add((intervals, ms));
+    rows.Add(($"GetStatement, {intervals:N0} intervals, {intervals * 10:N0} samples", $"{ms:F0} ms", $"peak RSS {memory:F0} MiB", "", intervals == 100_000 ? "≤ 1,000 ms" : "linear"));
+}
+
+if (statementTimes.Count >= 2)
+{
+    var growth = string.Join(", ", statementTimes.Zip(statementTimes.Skip(1)).Select(p => $"×{p.Second.Ms / p.First.Ms:F1} for ×{p.Second.Intervals / p.First.Intervals}"));
+    rows.Add(("GetStatement growth", growth, "", "", "no faster than linear"));
+}
+
+Console.WriteLine($"| measure | result | baseline | ratio | target |");
+Console.WriteLine("| --- | --- | --- | --- | --- |");
+foreach (var r in rows)
+{
+    Console.WriteLine($"| {r.Measure} | {r.Result} | {r.Baseline} | {r.Ratio} | {r.Target} |");
+}
+
+Console.WriteLine();
+Console.WriteLine($"Machine: {Environment.ProcessorCount} cores, {Environment.OSVersion}, .NET {Environment.Version}; {seconds} s per throughput measure.");
+Directory.Delete(work, recursive: true);
+return 0;
+
+int Arg(string name, int fallback)
+{
+    var i = Array.IndexOf(args, name);
+    return i >= 0 && i + 1 < args.Length ? int.Parse(args[i + 1], CultureInfo.InvariantCulture) : fallback;
+}
+
+static string Root()
+{
+    var dir = new DirectoryInfo(AppContext.BaseDirectory);
+    while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Procurement.sln")))
+    {
+        dir = dir.Parent;
+    }
+
+    return dir!.FullName;
+}
+
+static string Rate(double value, string unit) => $"{value.ToString("N0", CultureInfo.InvariantCulture)} {unit}";
+
+static string Ratio(double value, double baseline) => baseline == 0 ? "" : (value / baseline).ToString("F2", CultureInfo.InvariantCulture);
+
+static Money Usd(long micros) => new() { CurrencyCode = "USD", AmountMicros = micros };
+
+static ContractTerms Terms(string pool, DateTimeOffset monthStart, long reserved, long burst) => new()
+{
+    StartTime = Timestamp.FromDateTimeOffset(monthStart.AddMonths(-1)),
+    EndTime = Timestamp.FromDateTimeOffset(monthStart.AddMonths(24)),
+    CurrencyCode = "USD",
+    MonthlyCommitment = Usd(1_000_000_000_000),
+    Entitlements = { new PoolEntitlement { PoolId = pool, ReservedUnits = reserved, BurstLimitUnits = burst } },
+    PriorityAccess = new PriorityAccess { Priority = 1 },
+    RateCard = { new RateCardEntry { AcceleratorType = "H100-SXM-80GB", Mode = PricingMode.Graduated, Tiers = { new PriceTier { UnitPrice = Usd(2_000_000) } } } },
+    Sla = new SlaTerms { AvailabilityTargetPercent = "99.9", CreditCapPercent = "30", CreditSchedule = { new SlaCreditRow { BelowPercent = "99.9", CreditPercent = "10" } } },
+};
+
+static async Task<(List<string> Contracts, string Pool)> SetUpAsync(ProcurementClient client, int contracts)
+{
+    const string pool = "bench-h100";
+    var now = TimeProvider.System.GetUtcNow();
+    var monthStart = new DateTimeOffset(now.Year, now.Month, 1, 0, 0, 0, TimeSpan.Zero);
+    await client.Allocations.CreatePoolAsync(new CreatePoolRequest { PoolId = pool, DisplayName = "bench", Region = "r", AcceleratorType = "H100-SXM-80GB", CapacityUnits = 1_000_000 });
+    var ids = new List<string>();
+    for (var i = 0; i < contracts; i++)
+    {
+        var draft = await client.Contracts.CreateAsync(new CreateContractRequest { TenantId = $"lab-{i}", DisplayName = "bench", Terms = Terms(pool, monthStart, 10_000, 5_000) });
+        ids.Add((await client.Contracts.ActivateAsync(new ActivateContractRequest { ContractId = draft.ContractId })).ContractId);
+    }
+
+    return (ids, pool);
+}
+
+static async Task<double> H2LoadAsync(BenchServer server, string path, IMessage request, bool withKey, int seconds)
+{
+    var body = Path.Combine(Path.GetTempPath(), $"h2load-{Guid.NewGuid():N}.bin");
+    var bytes = request.ToByteArray();
+    var frame = new byte[5 + bytes.Length];
+    frame[1] = (byte)(bytes.Length >> 24);
+    frame[2] = (byte)(bytes.Length >> 16);
+    frame[3] = (byte)(bytes.Length >> 8);
+    frame[4] = (byte)bytes.Length;
+    bytes.CopyTo(frame, 5);
+    await File.WriteAllBytesAsync(body, frame);
+    var args = new List<string> { "-D", seconds.ToString(CultureInfo.InvariantCulture), "-c", "4", "-m", "16", "-t", "1", "-d", body,
+        "-H", "content-type: application/grpc", "-H", "te: trailers" };
+    if (withKey)
+    {
+        args.AddRange(["-H", $"authorization: Bearer {server.Key}"]);
+    }
+
+    args.Add($"{server.Endpoint.ToString().TrimEnd('/')}{path}");
+    var output = await Shell.RunAsync("h2load", args);
+    File.Delete(body);
+    var match = Regex.Match(output, @"finished in [\d.]+\w+, ([\d.]+) req/s");
+    var failed = Regex.Match(output, @"(\d+) failed");
+    if (!match.Success || (failed.Success && failed.Groups[1].Value != "0"))
+    {
+        throw new InvalidOperationException($"h2load: {output}");
+    }
+
+    return double.Parse(match.Groups[1].Value, CultureInfo.InvariantCulture);
+}
+
+static double RawSqliteTransactions(string path, int seconds)
+{
+    using var connection = new SqliteConnection($"Data Source={path};Pooling=False");
+    connection.Open();
+    Exec(connection, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT NOT NULL);");
+    using var insert = connection.CreateCommand();
+    insert.CommandText = "INSERT INTO t (v) VALUES ($v)";
+    insert.Parameters.AddWithValue("$v", "x");
+    var watch = Stopwatch.StartNew();
+    long n = 0;
+    while (watch.Elapsed.TotalSeconds < seconds)
+    {
+        using var tx = connection.BeginTransaction(deferred: false);
+        insert.Transaction = tx;
+        insert.ExecuteNonQuery();
+        tx.Commit();
+        n++;
+    }
+
+    return n / watch.Elapsed.TotalSeconds;
+}
+
+static double RawBatchedInsert(string path, int total)
+{
+    using var connection = new SqliteConnection($"Data Source={path};Pooling=False");
+    connection.Open();
+    Exec(connection, """
+        PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;
+        CREATE TABLE usage_samples (source TEXT NOT NULL, sample_id TEXT NOT NULL, allocation_id TEXT NOT NULL, window_start_ms INTEGER NOT NULL,
+          window_end_ms INTEGER NOT NULL, busy_gpu_seconds INTEGER NOT NULL, received_at_ms INTEGER NOT NULL, PRIMARY KEY (source, sample_id));
+        """);
+    var watch = Stopwatch.StartNew();
+    using var insert = connection.CreateCommand();
+    insert.CommandText = "INSERT INTO usage_samples VALUES ($s, $id, 'alc_1', $a, $b, 1, $r)";
+    var s = insert.Parameters.Add("$s", SqliteType.Text);
+    var id = insert.Parameters.Add("$id", SqliteType.Text);
+    var a = insert.Parameters.Add("$a", SqliteType.Integer);
+    var b = insert.Parameters.Add("$b", SqliteType.Integer);
+    var r = insert.Parameters.Add("$r", SqliteType.Integer);
+    for (var start = 0; start < total; start += 2000)
+    {
+        using var tx = connection.BeginTransaction(deferred: false);
+        insert.Transaction = tx;
+        for (var i = start; i < start + 2000; i++)
+        {
+            s.Value = "raw";
+            id.Value = i.ToString(CultureInfo.InvariantCulture);
+            a.Value = i;
+            b.Value = i + 1;
+            r.Value = 0;
+            insert.ExecuteNonQuery();
+        }
+
+        tx.Commit();
+    }
+
+    return total / watch.Elapsed.TotalSeconds;
+}
+
+static void Exec(SqliteConnection connection, string sql)
+{
+    using var command = connection.CreateCommand();
+    command.CommandText = sql;
+    command.ExecuteNonQuery();
+}
+
+static async Task<double> AdmissionPairsAsync(ProcurementClient client, List<string> contracts, string pool, int callers, int seconds)
+{
+    long pairs = 0;
+    using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(seconds));
+    var watch = Stopwatch.StartNew();
+    await Task.WhenAll(Enumerable.Range(0, callers).Select(async i =>
+    {
+        var contract = contracts[i % contracts.Count];
+        while (!stop.IsCancellationRequested)
+        {
+            var a = await client.Allocations.RequestAsync(new RequestAllocationRequest { ContractId = contract, PoolId = pool, Units = 1 });
+            await client.Allocations.ReleaseAsync(a.Allocation.AllocationId);
+            Interlocked.Increment(ref pairs);
+        }
+    }));
+    return pairs / watch.Elapsed.TotalSeconds;
+}
+
+static async Task<(double P50, double P99, double Achieved)> LatencyAtRateAsync(ProcurementClient client, List<string> contracts, string pool, double pairsPerSecond, int seconds)
+{
+    // Open loop: requests start on a fixed schedule whatever the latency, as independent clients would send them.
+    var latencies = new System.Collections.Concurrent.ConcurrentBag<double>();
+    var interval = TimeSpan.FromSeconds(1 / Math.Max(1, pairsPerSecond));
+    var pending = new List<Task>();
+    var watch = Stopwatch.StartNew();
+    var n = 0;
+    while (watch.Elapsed.TotalSeconds < seconds)
+    {
+        var due = interval * n;
+        if (due > watch.Elapsed)
+        {
+            await Task.Delay(due - watch.Elapsed);
+        }
+
+        var contract = contracts[n++ % contracts.Count];
+        pending.Add(Task.Run(async () =>
+        {
+            var started = Stopwatch.GetTimestamp();
+            var a = await client.Allocations.RequestAsync(new RequestAllocationRequest { ContractId = contract, PoolId = pool, Units = 1 });
+            latencies.Add(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+            await client.Allocations.ReleaseAsync(a.Allocation.AllocationId);
+        }));
+    }
+
+    await Task.WhenAll(pending);
+    var sorted = latencies.Order().ToList();
+    return (sorted[sorted.Count / 2], sorted[(int)(sorted.Count * 0.99)], n / watch.Elapsed.TotalSeconds);
+}
+
+static async Task<double> IngestionAsync(ProcurementClient client, string contract, string pool, int streams, int total)
+{
+    var allocation = (await client.Allocations.RequestAsync(new RequestAllocationRequest { ContractId = contract, PoolId = pool, Units = 100 })).Allocation;
+    await Task.Delay(1000);
+    var start = allocation.AdmitTime.ToDateTimeOffset();
+    var perStream = total / streams;
+    var watch = Stopwatch.StartNew();
+    await Task.WhenAll(Enumerable.Range(0, streams).Select(s => Task.Run(async () =>
+    {
+        var samples = Enumerable.Range(0, perStream).Select(i => new UsageSample
+        {
+            Source = $"meter-{s}", SampleId = i.ToString(CultureInfo.InvariantCulture), AllocationId = allocation.AllocationId,
+            WindowStart = Timestamp.FromDateTimeOffset(start), WindowEnd = Timestamp.FromDateTimeOffset(start.AddMilliseconds(1)), BusyGpuSeconds = 0,
+        });
+        var report = await client.Allocations.ReportUsageAsync(samples, batchSize: 20_000);
+        if (report.Accepted != perStream)
+        {
+            throw new InvalidOperationException($"stream {s}: {report.Accepted} accepted, {report.Rejected} rejected");
+        }
+    })));
+    return perStream * streams / watch.Elapsed.TotalSeconds;
+}
+
+static async Task<(double Ms, double PeakMiB)> StatementCostAsync(string dll, string work, long intervals)
+{
+    var db = Path.Combine(work, $"statement-{intervals}.db");
+    string contract;
+    var monthStart = new DateTimeOffset(TimeProvider.System.GetUtcNow().Year, TimeProvider.System.GetUtcNow().Month, 1, 0, 0, 0, TimeSpan.Zero).AddMonths(-1);
+    await using (var setup = await BenchServer.StartAsync(dll, db))
+    {
+        using var client = ProcurementClient.Create(new ProcurementClientOptions { Endpoint = setup.Endpoint, ApiKey = setup.Key });
+        await client.Allocations.CreatePoolAsync(new CreatePoolRequest { PoolId = "p", DisplayName = "p", Region = "r", AcceleratorType = "H100-SXM-80GB", CapacityUnits = 1_000_000 });
+        var draft = await client.Contracts.CreateAsync(new CreateContractRequest { TenantId = "lab", DisplayName = "bench", Terms = Terms("p", monthStart.AddMonths(1), 1_000, 1_000_000) });
+        contract = (await client.Contracts.ActivateAsync(new ActivateContractRequest { ContractId = draft.ContractId })).ContractId;
+        await setup.StopAsync();
+    }
+
+    // Last month's history, written straight into the file (the API would take hours to make a million intervals).
+    using (var connection = new SqliteConnection($"Data Source={db};Pooling=False"))
+    {
+        connection.Open();
+        Exec(connection, "PRAGMA synchronous=OFF;");
+        using var tx = connection.BeginTransaction();
+        using var allocation = connection.CreateCommand();
+        allocation.Transaction = tx;
+        allocation.CommandText = """
+            INSERT INTO allocations (seq, id, contract_id, tenant_id, pool_id, units, state, cause, requested_at_ms, admitted_at_ms, ended_at_ms)
+            VALUES ($seq, $id, $c, 'lab', 'p', 1, 'RELEASED', 'CLIENT_REQUEST', $a, $a, $e)
+            """;
+        var seq = allocation.Parameters.Add("$seq", SqliteType.Integer);
+        var id = allocation.Parameters.Add("$id", SqliteType.Text);
+        allocation.Parameters.AddWithValue("$c", contract);
+        var admitted = allocation.Parameters.Add("$a", SqliteType.Integer);
+        var ended = allocation.Parameters.Add("$e", SqliteType.Integer);
+        using var sample = connection.CreateCommand();
+        sample.Transaction = tx;
+        sample.CommandText = "INSERT INTO usage_samples VALUES ('m', $sid, $id, $ws, $we, 1, $ws)";
+        var sid = sample.Parameters.Add("$sid", SqliteType.Text);
+        var sampleAllocation = sample.Parameters.Add("$id", SqliteType.Text);
+        var ws = sample.Parameters.Add("$ws", SqliteType.Integer);
+        var we = sample.Parameters.Add("$we", SqliteType.Integer);
+        var monthMs = (long)(monthStart.AddMonths(1) - monthStart).TotalMilliseconds;
+        var random = new Random(1);
+        for (long i = 1; i <= intervals; i++)
+        {
+            var a = monthStart.ToUnixTimeMilliseconds() + random.NextInt64(monthMs - 3_600_000);
+            seq.Value = i;
+            id.Value = $"alc_{i}";
+            admitted.Value = a;
+            ended.Value = a + random.NextInt64(60_000, 3_600_000);
+            allocation.ExecuteNonQuery();
+            for (var k = 0; k < 10; k++)
+            {
+                sid.Value = $"{i}-{k}";
+                sampleAllocation.Value = $"alc_{i}";
+                ws.Value = a + k;
+                we.Value = a + k + 1;
+                sample.ExecuteNonQuery();
+            }
+        }
+
+        tx.Commit();
+    }
+
+    await using var server = await BenchServer.StartAsync(dll, db);
+    using var reader = ProcurementClient.Create(new ProcurementClientOptions { Endpoint = server.Endpoint, ApiKey = server.Key, AttemptTimeout = TimeSpan.FromMinutes(5), TotalTimeout = TimeSpan.FromMinutes(10) });
+    await reader.Contracts.GetStatementAsync(contract, monthStart.Year, monthStart.Month); // warm up
+    var times = new List<double>();
+    for (var i = 0; i < 3; i++)
+    {
+        var watch = Stopwatch.StartNew();
+        var statement = await reader.Contracts.GetStatementAsync(contract, monthStart.Year, monthStart.Month);
+        times.Add(watch.Elapsed.TotalMilliseconds);
+        if (statement.Provisional)
+        {
+            throw new InvalidOperationException("last month should be closed");
+        }
+    }
+
+    return (times.Order().ElementAt(1), server.PeakMemoryMiB());
+}
