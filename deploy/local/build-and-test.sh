@@ -41,11 +41,14 @@ if ! docker image inspect procurement-local/dotnet:10 >/dev/null 2>&1; then
   log "adding this machine's .NET to the base image"
   rm -rf "$WORK/base" && mkdir -p "$WORK/base"
   cp -a "$(dirname "$(readlink -f "$(command -v dotnet)")")" "$WORK/base/dotnet"
+  # This machine's trust store, so NuGet works where egress goes through an inspecting proxy.
+  cp /etc/ssl/certs/ca-certificates.crt "$WORK/base/ca-certificates.crt"
   cat >"$WORK/base/Dockerfile" <<'DOCKERFILE'
 FROM procurement-local/debian:bookworm
 COPY dotnet /usr/share/dotnet
+COPY ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
 RUN ln -s /usr/share/dotnet/dotnet /usr/bin/dotnet && groupadd -g 1654 app && useradd -u 1654 -g app -m app
-ENV DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SYSTEM_GLOBALIZATION_INVARIANT=1
+ENV DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SYSTEM_GLOBALIZATION_INVARIANT=1 NUGET_CERT_REVOCATION_MODE=offline
 DOCKERFILE
   docker build -q -t procurement-local/dotnet:10 "$WORK/base" >/dev/null
   rm -rf "$WORK/base"

@@ -16,6 +16,24 @@ internal static class TermsJson
 
     public static string Serialize(ContractTerms terms) => JsonSerializer.Serialize(terms, Options);
 
-    public static ContractTerms Deserialize(string json) =>
-        JsonSerializer.Deserialize<ContractTerms>(json, Options) ?? throw new InvalidDataException("Contract terms JSON is null.");
+    /// <summary>Parsed terms by their JSON: terms are immutable values, and admission reads the same few again and again.</summary>
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, ContractTerms> Parsed = new(StringComparer.Ordinal);
+    private const int MaxCached = 10_000;
+
+    public static ContractTerms Deserialize(string json)
+    {
+        if (Parsed.TryGetValue(json, out var terms))
+        {
+            return terms;
+        }
+
+        terms = JsonSerializer.Deserialize<ContractTerms>(json, Options) ?? throw new InvalidDataException("Contract terms JSON is null.");
+        if (Parsed.Count >= MaxCached)
+        {
+            Parsed.Clear();
+        }
+
+        Parsed[json] = terms;
+        return terms;
+    }
 }

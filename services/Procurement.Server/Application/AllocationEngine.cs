@@ -41,12 +41,11 @@ public static class AllocationEngine
         var active = await s.Allocations.InPoolAsync(poolId, AllocationState.Active);
         var pending = await s.Allocations.InPoolAsync(poolId, AllocationState.Pending);
         var contracts = also.ToDictionary(c => c.Id, StringComparer.Ordinal);
-        foreach (var id in active.Select(a => a.ContractId).Concat(pending.Select(p => p.ContractId)).Distinct(StringComparer.Ordinal))
+        var missing = active.Select(a => a.ContractId).Concat(pending.Select(p => p.ContractId)).Distinct(StringComparer.Ordinal)
+            .Where(id => !contracts.ContainsKey(id)).ToList();
+        foreach (var c in await s.Contracts.GetManyAsync(missing))
         {
-            if (!contracts.ContainsKey(id))
-            {
-                contracts[id] = await s.Contracts.GetAsync(id) ?? throw new InvalidOperationException($"Allocation of unknown contract {id}.");
-            }
+            contracts[c.Id] = c;
         }
 
         var ledger = new PoolLedger(pool.CapacityUnits,
@@ -62,9 +61,11 @@ public static class AllocationEngine
     /// those of contracts whose term is over), then retries the queue if capacity was freed. Every
     /// unit that touches a pool runs this first, so decisions never count an allocation that has ended.
     /// </summary>
-    public static async Task SweepPoolAsync(IStoreSession s, string poolId, DateTimeOffset now)
+    /// <returns>The pool as loaded when the sweep changed nothing (so the caller need not load it again); else null.</returns>
+    public static async Task<PoolView?> SweepPoolAsync(IStoreSession s, string poolId, DateTimeOffset now, params Contract[] also)
     {
-        var view = await LoadAsync(s, poolId, now);
+        var view = await LoadAsync(s, poolId, now, also);
+        var changed = false;
         var freed = false;
         foreach (var a in view.Active.Concat(view.Pending))
         {
@@ -79,6 +80,7 @@ public static class AllocationEngine
                 var at = a.State == AllocationState.Active && a.AdmittedAt > d.At ? a.AdmittedAt.Value : Max(d.At, a.RequestedAt);
                 await EndAsync(s, a, a.State == AllocationState.Active ? AllocationState.Expired : AllocationState.Cancelled, d.Cause, at);
                 freed |= a.State == AllocationState.Active;
+                changed = true;
             }
         }
 
@@ -86,6 +88,8 @@ public static class AllocationEngine
         {
             await RetryPendingAsync(s, poolId, now);
         }
+
+        return changed ? null : view;
     }
 
     /// <summary>Rule 4: PENDING requests of the pool, highest priority then oldest, each admitted if it now fits.</summary>

@@ -30,8 +30,8 @@ public static class AllocationOperations
         }
 
         await s.LockPoolsAsync([request.PoolId]);
-        await AllocationEngine.SweepPoolAsync(s, request.PoolId, now);
-        var view = await AllocationEngine.LoadAsync(s, request.PoolId, now, contract);
+        var view = await AllocationEngine.SweepPoolAsync(s, request.PoolId, now, contract)
+            ?? await AllocationEngine.LoadAsync(s, request.PoolId, now, contract);
         var decision = AdmissionPolicy.Decide(view.Ledger, contract.Id, request.Units, request.WaitIfUnavailable);
         var held = view.Active.ToDictionary(a => a.Id, StringComparer.Ordinal);
         if (dryRun)

@@ -37,6 +37,8 @@ public sealed class ContractRepository(DbScope db)
 
     private const string SelectSeq = "SELECT seq FROM contracts WHERE id = @Id";
 
+    private const string SelectByIds = $"SELECT {Columns} FROM contracts WHERE id IN @Ids";
+
     private const string InsertContract = """
         INSERT INTO contracts (id, tenant_id, display_name, state, revision, end_ms, created_at_ms, updated_at_ms,
                                activated_at_ms, terminated_at_ms, state_reason)
@@ -91,6 +93,19 @@ public sealed class ContractRepository(DbScope db)
 
         var versions = await LoadVersionsAsync([id]);
         return row.ToDomain(versions[id]);
+    }
+
+    /// <summary>Several contracts in two queries (rows, then all their versions).</summary>
+    public async Task<IReadOnlyList<Contract>> GetManyAsync(IReadOnlyCollection<string> ids)
+    {
+        if (ids.Count == 0)
+        {
+            return [];
+        }
+
+        var rows = (await db.Connection.QueryAsync<ContractRow>(db.Command(SelectByIds, new { Ids = ids.ToArray() }))).ToList();
+        var versions = await LoadVersionsAsync(rows.Select(r => r.Id).ToArray());
+        return rows.Select(r => r.ToDomain(versions[r.Id])).ToList();
     }
 
     /// <summary>The list position of a contract, used as the keyset of page tokens.</summary>
