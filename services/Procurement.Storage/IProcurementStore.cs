@@ -87,10 +87,10 @@ public interface IStoreSession
 }
 
 /// <summary>What a repository needs: the connection, the transaction and a cancellation token.</summary>
-public sealed record DbScope(DbConnection Connection, DbTransaction? Transaction, CancellationToken CancellationToken)
+public sealed record DbScope(DbConnection Connection, DbTransaction? Transaction, CancellationToken CancellationToken, SqlDialect Dialect)
 {
     public Dapper.CommandDefinition Command(string sql, object? parameters = null) =>
-        new(sql, parameters, Transaction, cancellationToken: CancellationToken);
+        new(Dialect.Rewrite(sql), parameters, Transaction, cancellationToken: CancellationToken);
 }
 
 /// <summary>The provider-neutral session: repositories over one connection and transaction.</summary>
@@ -136,5 +136,11 @@ public class StoreSession : IStoreSession
 
     public BillingRepository Billing { get; }
 
-    public virtual Task LockPoolsAsync(IReadOnlyCollection<string> poolIds) => Task.CompletedTask;
+    public async Task LockPoolsAsync(IReadOnlyCollection<string> poolIds)
+    {
+        if (Db.Dialect.LockPools is { } sql && poolIds.Count > 0)
+        {
+            await Dapper.SqlMapper.ExecuteAsync(Db.Connection, Db.Command(sql, new { Ids = poolIds.Order(StringComparer.Ordinal).ToArray() }));
+        }
+    }
 }

@@ -21,7 +21,7 @@ public sealed class ServerCommandTests : IAsyncLifetime
     {
         var output = new StringWriter();
         var error = new StringWriter();
-        var code = await AdminCommands.KeysAsync([.. args, "--db", _server.DatabasePath], output, error);
+        var code = await AdminCommands.KeysAsync([.. args, "--db", _server.Database], output, error);
         return (code, output.ToString(), error.ToString());
     }
 
@@ -62,6 +62,7 @@ public sealed class ServerCommandTests : IAsyncLifetime
     public async Task Keys_BadUsage_ExitsTwo(params string[] args) => Assert.Equal(2, (await Keys(args)).Code);
 
     [Fact]
+    [Trait("Category", "SqliteOnly")]
     public async Task KeysTable_StoresOnlyHashes()
     {
         var (_, output, _) = await Keys("create", "--role", "operator");
@@ -97,6 +98,7 @@ public sealed class ServerCommandTests : IAsyncLifetime
     }
 
     [Fact]
+    [Trait("Category", "SqliteOnly")]
     public async Task Backup_WhileRunning_CopiesEverything()
     {
         await Fixtures.CreatePoolsAsync(_server);

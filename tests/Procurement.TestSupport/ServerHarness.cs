@@ -35,7 +35,17 @@ public sealed class ServerHarness : IAsyncDisposable
 
     public FakeTimeProvider Clock { get; }
 
-    public string DatabasePath => Path.Combine(_folder, "procurement.db");
+    /// <summary>
+    /// The SQLite file; or, when PROCUREMENT_TEST_POSTGRES holds a connection string to a test cluster,
+    /// a connection string to a fresh database of this harness's own. Pass it as <c>--db</c>.
+    /// </summary>
+    public string Database { get; private set; } = "";
+
+    /// <summary>True when the suite runs against PostgreSQL (PROCUREMENT_TEST_POSTGRES is set).</summary>
+    public static bool OnPostgres => Environment.GetEnvironmentVariable("PROCUREMENT_TEST_POSTGRES") is { Length: > 0 };
+
+    /// <summary>The SQLite file (SQLite runs only).</summary>
+    public string DatabasePath => OnPostgres ? throw new InvalidOperationException("not a SQLite run") : Database;
 
     public string Address { get; private set; } = "";
 
@@ -55,6 +65,7 @@ public sealed class ServerHarness : IAsyncDisposable
         {
             _configure = configure,
             _url = port is { } p ? $"http://127.0.0.1:{p}" : "http://127.0.0.1:0",
+            Database = OnPostgres ? await CreatePostgresDatabaseAsync() : Path.Combine(folder, "procurement.db"),
         };
         await harness.StartAppAsync(extraArgs ?? []);
         harness.OperatorKey = await harness.CreateKeyAsync(Role.Operator);
@@ -72,6 +83,22 @@ public sealed class ServerHarness : IAsyncDisposable
     public Task StopAsync() => StopAppAsync();
 
     public Task StartAgainAsync() => StartAppAsync(_extraArgs);
+
+    /// <summary>A new, empty database on the test cluster, named for this harness.</summary>
+    public static async Task<string> CreatePostgresDatabaseAsync()
+    {
+        var cluster = Environment.GetEnvironmentVariable("PROCUREMENT_TEST_POSTGRES")!;
+        var name = "t_" + Guid.NewGuid().ToString("N");
+        await using (var connection = new Npgsql.NpgsqlConnection(cluster + ";Database=postgres;Pooling=false"))
+        {
+            await connection.OpenAsync();
+            await using var create = connection.CreateCommand();
+            create.CommandText = $"CREATE DATABASE {name}";
+            await create.ExecuteNonQueryAsync();
+        }
+
+        return $"{cluster};Database={name}";
+    }
 
     /// <summary>A free loopback port, for a server that must keep its address across a stop and start.</summary>
     public static int FreePort()
@@ -130,7 +157,7 @@ public sealed class ServerHarness : IAsyncDisposable
     private async Task StartAppAsync(string[] extraArgs)
     {
         _extraArgs = extraArgs;
-        string[] args = ["--db", DatabasePath, "--urls", _url, "--Logging:LogLevel:Default=Warning", .. extraArgs];
+        string[] args = ["--db", Database, "--urls", _url, "--Logging:LogLevel:Default=Warning", .. extraArgs];
         _app = ProcurementHost.Build(args, services =>
         {
             services.AddSingleton<TimeProvider>(Clock);

@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Logging.Abstractions;
+using Procurement.Storage;
 using Procurement.Domain.Common;
 using Procurement.Server.Auth;
 using Procurement.Storage.Sqlite;
@@ -42,8 +43,8 @@ public static class AdminCommands
             return 2;
         }
 
-        await using var store = OpenStore(options);
-        var keys = new ApiKeys(store, TimeProvider.System);
+        await using var handle = OpenStore(options);
+        var keys = new ApiKeys(handle.Store, TimeProvider.System);
         switch (positional[0])
         {
             case "create":
@@ -109,6 +110,12 @@ public static class AdminCommands
         {
             await error.WriteLineAsync($"'{destination}' exists; choose a new file.");
             return 1;
+        }
+
+        if (StoreFactory.IsPostgres(options.GetValueOrDefault("db") ?? ""))
+        {
+            await error.WriteLineAsync("backup and restore are for the SQLite file; back up PostgreSQL with pg_dump or your platform's snapshots.");
+            return 2;
         }
 
         var database = new SqliteDatabase(options.GetValueOrDefault("db") ?? ServerOptions.DefaultDatabasePath);
@@ -181,11 +188,15 @@ public static class AdminCommands
         }
     }
 
-    private static SqliteStore OpenStore(IReadOnlyDictionary<string, string> options)
+    private static StoreHandle OpenStore(IReadOnlyDictionary<string, string> options) =>
+        new(StoreFactory.Create(options.GetValueOrDefault("db") ?? ServerOptions.DefaultDatabasePath, TimeProvider.System, NullLoggerFactory.Instance));
+
+    /// <summary>Disposes whichever provider was opened.</summary>
+    private sealed class StoreHandle(IProcurementStore store) : IAsyncDisposable
     {
-        var database = new SqliteDatabase(options.GetValueOrDefault("db") ?? ServerOptions.DefaultDatabasePath);
-        database.Initialize(TimeProvider.System);
-        return new SqliteStore(database, NullLogger<SqliteStore>.Instance);
+        public IProcurementStore Store => store;
+
+        public ValueTask DisposeAsync() => store is IAsyncDisposable d ? d.DisposeAsync() : ValueTask.CompletedTask;
     }
 
     /// <summary>`--name value` pairs (and a bare `--help`) plus positional words.</summary>

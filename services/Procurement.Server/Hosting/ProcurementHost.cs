@@ -5,7 +5,6 @@ using Procurement.Server.Auth;
 using Procurement.Server.ErrorHandling;
 using Procurement.Server.Services;
 using Procurement.Storage;
-using Procurement.Storage.Sqlite;
 
 namespace Procurement.Server.Hosting;
 
@@ -64,14 +63,9 @@ public static class ProcurementHost
     {
         services.AddOptions<ServerOptions>().Bind(configuration.GetSection(ServerOptions.Section));
         services.AddSingleton(TimeProvider.System);
-        services.AddSingleton(sp =>
-        {
-            var database = new SqliteDatabase(sp.GetRequiredService<IOptions<ServerOptions>>().Value.Database);
-            database.Initialize(sp.GetRequiredService<TimeProvider>());
-            return database;
-        });
-        services.AddSingleton<SqliteStore>();
-        services.AddSingleton<IProcurementStore>(sp => sp.GetRequiredService<SqliteStore>());
+        // SQLite file by default; PostgreSQL for --db postgres://… (several replicas on one database).
+        services.AddSingleton<IProcurementStore>(sp => StoreFactory.Create(
+            sp.GetRequiredService<IOptions<ServerOptions>>().Value.Database, sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILoggerFactory>()));
         services.AddSingleton<ApiKeys>();
         services.AddSingleton<Mutations>();
         services.AddSingleton<DemoSeeder>();

@@ -21,11 +21,6 @@ public sealed record AllocationEventFilter(string? TenantId, string? ContractId,
 
 public sealed class AllocationEventRepository(DbScope db)
 {
-    private const string Insert = """
-        INSERT INTO allocation_events (occurred_at_ms, type, cause, allocation_id, contract_id, tenant_id, pool_id, units, state, preempted_by)
-        VALUES (@OccurredAtMs, @Type, @Cause, @AllocationId, @ContractId, @TenantId, @PoolId, @Units, @State, @PreemptedBy)
-        """;
-
     private const string SelectAfter = """
         SELECT seq AS Sequence, occurred_at_ms AS OccurredAtMs, type AS Type, cause AS Cause, allocation_id AS AllocationId,
                contract_id AS ContractId, tenant_id AS TenantId, pool_id AS PoolId, units AS Units, state AS State, preempted_by AS PreemptedBy
@@ -39,7 +34,7 @@ public sealed class AllocationEventRepository(DbScope db)
         """;
 
     public Task AppendAsync(AllocationEvent e) =>
-        db.Connection.ExecuteAsync(db.Command(Insert, new
+        db.Connection.ExecuteAsync(db.Command(db.Dialect.InsertAllocationEvent, new
         {
             OccurredAtMs = UnixTime.ToMs(e.OccurredAt), Type = EnumNames.ToUpperSnake(e.Type), Cause = EnumNames.ToUpperSnake(e.Cause),
             e.AllocationId, e.ContractId, e.TenantId, e.PoolId, e.Units, State = EnumNames.ToUpperSnake(e.State), e.PreemptedBy,

@@ -12,8 +12,6 @@ public sealed class AllocationRepository(DbScope db)
         "cause AS Cause, requested_at_ms AS RequestedAtMs, admitted_at_ms AS AdmittedAtMs, ended_at_ms AS EndedAtMs, " +
         "end_time_ms AS EndTimeMs, duration_ms AS DurationMs";
 
-    private const string SelectNextSeq = "SELECT COALESCE(MAX(seq), 0) + 1 FROM allocations";
-
     private const string SelectById = $"SELECT {Columns} FROM allocations WHERE id = @Id";
 
     private const string SelectByPoolAndState = $"SELECT {Columns} FROM allocations WHERE pool_id = @PoolId AND state = @State ORDER BY seq";
@@ -53,7 +51,7 @@ public sealed class AllocationRepository(DbScope db)
         WHERE id = @Id AND state = @PreviousState
         """;
 
-    public Task<long> NextSeqAsync() => db.Connection.ExecuteScalarAsync<long>(db.Command(SelectNextSeq));
+    public Task<long> NextSeqAsync() => db.Connection.ExecuteScalarAsync<long>(db.Command(db.Dialect.NextAllocationSeq));
 
     public async Task<Allocation?> GetAsync(string id) =>
         (await db.Connection.QuerySingleOrDefaultAsync<Row>(db.Command(SelectById, new { Id = id })))?.ToDomain();

@@ -23,9 +23,9 @@ public sealed class BillingRepository(DbScope db)
 
     // Σ units × held milliseconds clipped to [From, To), for every contract in the pool.
     private const string SelectPoolAllocatedMs = $"""
-        SELECT COALESCE(SUM(units * (
+        SELECT CAST(COALESCE(SUM(units * (
                  (CASE WHEN {HeldUntil} < @ToMs THEN {HeldUntil} ELSE @ToMs END)
-               - (CASE WHEN admitted_at_ms > @FromMs THEN admitted_at_ms ELSE @FromMs END))), 0)
+               - (CASE WHEN admitted_at_ms > @FromMs THEN admitted_at_ms ELSE @FromMs END))), 0) AS BIGINT)
         FROM allocations
         WHERE pool_id = @PoolId AND admitted_at_ms IS NOT NULL AND admitted_at_ms < @ToMs
           AND {HeldUntil} > @FromMs
@@ -38,7 +38,7 @@ public sealed class BillingRepository(DbScope db)
 
     // Busy seconds of the contract's samples whose window starts in [From, To), per pool.
     private const string SelectBusySeconds = """
-        SELECT a.pool_id AS PoolId, COALESCE(SUM(u.busy_gpu_seconds), 0) AS BusySeconds
+        SELECT a.pool_id AS PoolId, CAST(COALESCE(SUM(u.busy_gpu_seconds), 0) AS BIGINT) AS BusySeconds
         FROM usage_samples u JOIN allocations a ON a.id = u.allocation_id
         WHERE a.contract_id = @ContractId AND u.window_start_ms >= @FromMs AND u.window_start_ms < @ToMs
         GROUP BY a.pool_id

@@ -11,8 +11,6 @@ public sealed class IncidentRepository(DbScope db)
         "seq AS Seq, id AS Id, pool_id AS PoolId, kind AS Kind, start_ms AS StartMs, end_ms AS EndMs, affected_units AS AffectedUnits, " +
         "announced_at_ms AS AnnouncedAtMs, created_at_ms AS CreatedAtMs, updated_at_ms AS UpdatedAtMs";
 
-    private const string SelectNextSeq = "SELECT COALESCE(MAX(seq), 0) + 1 FROM incidents";
-
     private const string SelectById = $"SELECT {Columns} FROM incidents WHERE id = @Id";
 
     // Overlapping [From, To): started before To and not ended by From.
@@ -39,7 +37,7 @@ public sealed class IncidentRepository(DbScope db)
 
     private const string Resolve = "UPDATE incidents SET end_ms = @EndMs, updated_at_ms = @UpdatedAtMs WHERE id = @Id AND end_ms IS NULL";
 
-    public Task<long> NextSeqAsync() => db.Connection.ExecuteScalarAsync<long>(db.Command(SelectNextSeq));
+    public Task<long> NextSeqAsync() => db.Connection.ExecuteScalarAsync<long>(db.Command(db.Dialect.NextIncidentSeq));
 
     public async Task<(long Seq, Incident Incident)?> GetAsync(string id)
     {

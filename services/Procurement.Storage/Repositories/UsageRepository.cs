@@ -62,7 +62,7 @@ public sealed class UsageRepository(DbScope db)
 
         await using var command = db.Connection.CreateCommand();
         command.Transaction = db.Transaction;
-        command.CommandText = InsertIfAbsent;
+        command.CommandText = db.Dialect.Rewrite(InsertIfAbsent);
         var source = Parameter(command, "@Source");
         var sampleId = Parameter(command, "@SampleId");
         var allocation = Parameter(command, "@AllocationId");
@@ -70,7 +70,6 @@ public sealed class UsageRepository(DbScope db)
         var end = Parameter(command, "@WindowEndMs");
         var busy = Parameter(command, "@BusyGpuSeconds");
         var received = Parameter(command, "@ReceivedAtMs");
-        await command.PrepareAsync(db.CancellationToken);
         for (var i = 0; i < samples.Count; i++)
         {
             var s = samples[i];
@@ -81,6 +80,12 @@ public sealed class UsageRepository(DbScope db)
             end.Value = UnixTime.ToMs(s.WindowEnd);
             busy.Value = s.BusyGpuSeconds;
             received.Value = UnixTime.ToMs(s.ReceivedAt);
+            if (i == 0)
+            {
+                // Prepared once the parameters carry values: Npgsql takes their types from them.
+                await command.PrepareAsync(db.CancellationToken);
+            }
+
             stored[i] = await command.ExecuteNonQueryAsync(db.CancellationToken) == 1;
         }
 

@@ -10,8 +10,6 @@ namespace Procurement.Storage.Sqlite;
 /// </summary>
 public sealed class SqliteDatabase
 {
-    private const string MigrationPrefix = "Procurement.Storage.Migrations.Sqlite.";
-
     public SqliteDatabase(string path)
     {
         Path = System.IO.Path.GetFullPath(path);
@@ -77,14 +75,15 @@ public sealed class SqliteDatabase
         tx.Commit();
     }
 
-    /// <summary>The embedded <c>NNNN_name.sql</c> files, in order.</summary>
-    public static IReadOnlyList<(long Version, string Name, string Sql)> Migrations()
+    /// <summary>The embedded <c>Migrations/{provider}/NNNN_name.sql</c> files, in order.</summary>
+    public static IReadOnlyList<(long Version, string Name, string Sql)> Migrations(string provider = "Sqlite")
     {
+        var prefix = $"Procurement.Storage.Migrations.{provider}.";
         var assembly = Assembly.GetExecutingAssembly();
         var result = new List<(long, string, string)>();
-        foreach (var resource in assembly.GetManifestResourceNames().Where(n => n.StartsWith(MigrationPrefix, StringComparison.Ordinal)))
+        foreach (var resource in assembly.GetManifestResourceNames().Where(n => n.StartsWith(prefix, StringComparison.Ordinal)))
         {
-            var name = resource[MigrationPrefix.Length..^".sql".Length];
+            var name = resource[prefix.Length..^".sql".Length];
             var version = long.Parse(name[..name.IndexOf('_')], System.Globalization.CultureInfo.InvariantCulture);
             using var stream = assembly.GetManifestResourceStream(resource)!;
             using var reader = new StreamReader(stream);

@@ -38,7 +38,7 @@ public sealed partial class SqliteStore : IProcurementStore, IAsyncDisposable
         await using var connection = _database.Open();
         // A deferred transaction gives every query of the read one snapshot of the WAL.
         await using var tx = (SqliteTransaction)await connection.BeginTransactionAsync(cancellationToken);
-        var result = await read(new StoreSession(new DbScope(connection, tx, cancellationToken)));
+        var result = await read(new StoreSession(new DbScope(connection, tx, cancellationToken, SqliteDialect.Instance)));
         await tx.CommitAsync(cancellationToken);
         return result;
     }
@@ -111,7 +111,7 @@ public sealed partial class SqliteStore : IProcurementStore, IAsyncDisposable
         var succeeded = new List<WorkItem>(batch.Count);
         using (tx)
         {
-            var session = new StoreSession(new DbScope(connection, tx, CancellationToken.None));
+            var session = new StoreSession(new DbScope(connection, tx, CancellationToken.None, SqliteDialect.Instance));
             var useSavepoints = batch.Count > 1;
             for (var i = 0; i < batch.Count; i++)
             {

@@ -1,0 +1,156 @@
+using Dapper;
+using Microsoft.Extensions.Logging;
+using Npgsql;
+using Procurement.Storage.Sqlite;
+
+namespace Procurement.Storage.Postgres;
+
+/// <summary>
+/// The PostgreSQL provider, for several stateless replicas on one database. Each unit of work runs in
+/// its own READ COMMITTED transaction; units that decide about a pool lock its row first
+/// (<see cref="IStoreSession.LockPoolsAsync"/>), so replicas serialize per pool and pools proceed in
+/// parallel. A unit that loses a race (serialization failure, deadlock, a row changed underneath, or
+/// the same request id committed by another replica) is rolled back and run again from the start.
+/// </summary>
+public sealed partial class PostgresStore : IProcurementStore, IAsyncDisposable
+{
+    public const int MaxAttempts = 10;
+    private const string Channel = "procurement_commits";
+
+    private readonly NpgsqlDataSource _dataSource;
+    private readonly ILogger<PostgresStore> _logger;
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly Task _listener;
+    private TaskCompletionSource _nextCommit = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    public PostgresStore(string connectionString, ILogger<PostgresStore> logger)
+    {
+        _logger = logger;
+        _dataSource = NpgsqlDataSource.Create(connectionString);
+        _listener = Task.Run(ListenAsync);
+    }
+
+    public Task NextCommit => Volatile.Read(ref _nextCommit).Task;
+
+    /// <summary>Applies pending migrations under an advisory lock, so replicas starting together apply each once.</summary>
+    public void Initialize(TimeProvider time)
+    {
+        using var connection = _dataSource.OpenConnection();
+        using var tx = connection.BeginTransaction();
+        connection.Execute("SELECT pg_advisory_xact_lock(727274)", transaction: tx);
+        connection.Execute("""
+            CREATE TABLE IF NOT EXISTS schema_migrations (
+                version       BIGINT NOT NULL PRIMARY KEY,
+                name          TEXT   NOT NULL,
+                applied_at_ms BIGINT NOT NULL
+            )
+            """, transaction: tx);
+        var applied = connection.Query<long>("SELECT version FROM schema_migrations", transaction: tx).ToHashSet();
+        foreach (var (version, name, sql) in SqliteDatabase.Migrations("Postgres").Where(m => !applied.Contains(m.Version)))
+        {
+            connection.Execute(sql, transaction: tx);
+            connection.Execute("INSERT INTO schema_migrations (version, name, applied_at_ms) VALUES (@version, @name, @now)",
+                new { version, name, now = time.GetUtcNow().ToUnixTimeMilliseconds() }, tx);
+        }
+
+        tx.Commit();
+    }
+
+    public async Task<T> ReadAsync<T>(Func<IStoreSession, Task<T>> read, CancellationToken cancellationToken)
+    {
+        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken);
+        // One snapshot for every query of the read.
+        await using var tx = await connection.BeginTransactionAsync(System.Data.IsolationLevel.RepeatableRead, cancellationToken);
+        var result = await read(new StoreSession(new DbScope(connection, tx, cancellationToken, PostgresDialect.Instance)));
+        await tx.CommitAsync(cancellationToken);
+        return result;
+    }
+
+    public async Task<T> WriteAsync<T>(Func<IStoreSession, Task<T>> unitOfWork, CancellationToken cancellationToken)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken);
+            await using var tx = await connection.BeginTransactionAsync(System.Data.IsolationLevel.ReadCommitted, cancellationToken);
+            try
+            {
+                // Once a unit starts writing it finishes: the caller's cancellation does not cut it in half.
+                var result = await unitOfWork(new StoreSession(new DbScope(connection, tx, CancellationToken.None, PostgresDialect.Instance)));
+                await connection.ExecuteAsync($"NOTIFY {Channel}", transaction: tx);
+                await tx.CommitAsync(CancellationToken.None);
+                Signal();
+                return result;
+            }
+            catch (Exception e) when (attempt < MaxAttempts && IsRace(e))
+            {
+                await tx.RollbackAsync(CancellationToken.None);
+                Log.Retrying(_logger, e, attempt);
+                await Task.Delay(TimeSpan.FromMilliseconds(Random.Shared.Next(1, 10 * attempt)), cancellationToken);
+            }
+        }
+    }
+
+    /// <summary>Another transaction got there first; running the unit again sees its result.</summary>
+    private static bool IsRace(Exception e) => e switch
+    {
+        ConcurrentWriteException => true,
+        PostgresException { SqlState: PostgresErrorCodes.SerializationFailure or PostgresErrorCodes.DeadlockDetected } => true,
+        // The same request id (or the same new row) committed meanwhile by another replica.
+        PostgresException { SqlState: PostgresErrorCodes.UniqueViolation } => true,
+        _ => false,
+    };
+
+    private void Signal() =>
+        Interlocked.Exchange(ref _nextCommit, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
+
+    /// <summary>Commits of other replicas wake this replica's watchers through LISTEN/NOTIFY.</summary>
+    private async Task ListenAsync()
+    {
+        while (!_stopping.IsCancellationRequested)
+        {
+            try
+            {
+                await using var connection = await _dataSource.OpenConnectionAsync(_stopping.Token);
+                connection.Notification += (_, _) => Signal();
+                await connection.ExecuteAsync($"LISTEN {Channel}");
+                while (!_stopping.IsCancellationRequested)
+                {
+                    await connection.WaitAsync(_stopping.Token);
+                }
+            }
+            catch (OperationCanceledException) when (_stopping.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception e)
+            {
+                Log.ListenFailed(_logger, e);
+                await Task.Delay(1000).ConfigureAwait(false);
+            }
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stopping.CancelAsync();
+        try
+        {
+            await _listener;
+        }
+        catch (OperationCanceledException)
+        {
+        }
+
+        await _dataSource.DisposeAsync();
+        _stopping.Dispose();
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 1101, Level = LogLevel.Debug, Message = "Unit of work lost a race (attempt {Attempt}); running it again")]
+        public static partial void Retrying(ILogger logger, Exception exception, int attempt);
+
+        [LoggerMessage(EventId = 1102, Level = LogLevel.Warning, Message = "LISTEN connection failed; reconnecting")]
+        public static partial void ListenFailed(ILogger logger, Exception exception);
+    }
+}
