@@ -31,9 +31,10 @@ public sealed class ServerProcess : IAsyncDisposable
 
     public Uri Endpoint => new($"http://127.0.0.1:{Port}");
 
-    public static async Task<ServerProcess> StartAsync(string databasePath, string bootstrapKey)
+    /// <param name="database">A SQLite file, or a PostgreSQL connection string (then <paramref name="logFile"/> is needed).</param>
+    public static async Task<ServerProcess> StartAsync(string database, string bootstrapKey, string? logFile = null)
     {
-        var server = new ServerProcess(databasePath, FreePort(), bootstrapKey, databasePath + ".log");
+        var server = new ServerProcess(database, FreePort(), bootstrapKey, logFile ?? database + ".log");
         await server.StartAsync();
         return server;
     }
@@ -48,7 +49,7 @@ public sealed class ServerProcess : IAsyncDisposable
             ArgumentList = { dll, "--db", DatabasePath, "--urls", Endpoint.ToString().TrimEnd('/'), "--Logging:LogLevel:Default=Warning" },
             RedirectStandardOutput = true,
             RedirectStandardError = true,
-            WorkingDirectory = Path.GetDirectoryName(DatabasePath)!,
+            WorkingDirectory = Path.GetDirectoryName(_log)!,
         };
         info.Environment["PROCUREMENT_BOOTSTRAP_OPERATOR_KEY"] = BootstrapKey;
         _process = Process.Start(info) ?? throw new InvalidOperationException("dotnet did not start");
