@@ -13,6 +13,7 @@ using Procurement.Client;
 //   dotnet run -c Release --project tests/Procurement.Benchmarks [-- --seconds 5 --max-intervals 1000000]
 var seconds = Arg("--seconds", 5);
 var maxIntervals = Arg("--max-intervals", 1_000_000);
+var postgres = args.SkipWhile(a => a != "--postgres").Skip(1).FirstOrDefault();
 var root = Root();
 var work = Directory.CreateTempSubdirectory("procurement-bench-").FullName;
 var rows = new List<(string Measure, string Result, string Baseline, string Ratio, string Target)>();
@@ -33,7 +34,7 @@ await using (var server = await BenchServer.StartAsync(dll, Path.Combine(work, "
 
     // 2. Durable admission against SQLite's single-row durable transaction rate.
     var raw = RawSqliteTransactions(Path.Combine(work, "raw.db"), seconds);
-    var pairs = await AdmissionPairsAsync(client, contractIds, pool, callers: 64, seconds);
+    var pairs = await AdmissionPairsAsync([client], contractIds, pool, callers: 64, seconds);
     rows.Add(("RequestAllocation + ReleaseAllocation pairs, 64 callers", Rate(pairs, "pairs/s"), Rate(raw, "single-row txn/s (synchronous=FULL)"), Ratio(pairs, raw), "≥ 1.0"));
 
     // 5. Latency at half the maximum admission throughput.
@@ -42,9 +43,47 @@ await using (var server = await BenchServer.StartAsync(dll, Path.Combine(work, "
 
     // 3. Usage ingestion against a raw batched insert.
     var rawInsert = RawBatchedInsert(Path.Combine(work, "raw-insert.db"), 400_000);
-    var ingested = await IngestionAsync(client, contractIds[0], pool, streams: 4, total: 400_000);
+    var ingested = await IngestionAsync([client], contractIds[0], pool, streams: 4, total: 400_000);
     rows.Add(("ReportUsage samples, 4 streams", Rate(ingested, "samples/s"), Rate(rawInsert, "rows/s batched insert"), Ratio(ingested, rawInsert), "≥ 0.5 and ≥ 100,000/s"));
     rows.Add(("Server peak memory (RSS) during 1–5", $"{server.PeakMemoryMiB():F0} MiB", "", "", "report"));
+}
+
+// PostgreSQL: admission and ingestion with one and with two replicas on one database, in the same run.
+if (postgres is not null)
+{
+    foreach (var replicas in new[] { 1, 2 })
+    {
+        var db = $"{postgres};Database=bench_{replicas}_{Guid.NewGuid():N}";
+        await using (var admin = new Npgsql.NpgsqlConnection($"{postgres};Database=postgres;Pooling=false"))
+        {
+            await admin.OpenAsync();
+            await using var create = admin.CreateCommand();
+            create.CommandText = $"CREATE DATABASE {db[(db.LastIndexOf('=') + 1)..]}";
+            await create.ExecuteNonQueryAsync();
+        }
+
+        var servers = new List<BenchServer>();
+        for (var i = 0; i < replicas; i++)
+        {
+            servers.Add(await BenchServer.StartAsync(dll, db));
+        }
+
+        var clients = servers.Select(sv => ProcurementClient.Create(new ProcurementClientOptions { Endpoint = sv.Endpoint, ApiKey = sv.Key })).ToList();
+        var (ids, poolId) = await SetUpAsync(clients[0], contracts: 64);
+        var pairs = await AdmissionPairsAsync(clients, ids, poolId, callers: 64, seconds);
+        rows.Add(($"PostgreSQL, {replicas} replica{(replicas > 1 ? "s" : "")}: RequestAllocation + ReleaseAllocation pairs, 64 callers", Rate(pairs, "pairs/s"), "", "", "report"));
+        var ingested = await IngestionAsync(clients, ids[0], poolId, streams: 4, total: 200_000);
+        rows.Add(($"PostgreSQL, {replicas} replica{(replicas > 1 ? "s" : "")}: ReportUsage samples, 4 streams", Rate(ingested, "samples/s"), "", "", "report"));
+        foreach (var c in clients)
+        {
+            c.Dispose();
+        }
+
+        foreach (var sv in servers)
+        {
+            await sv.DisposeAsync();
+        }
+    }
 }
 
 // 4. Statement cost by number of allocation intervals in the month (10 usage samples each).
@@ -222,7 +261,7 @@ static void Exec(SqliteConnection connection, string sql)
     command.ExecuteNonQuery();
 }
 
-static async Task<double> AdmissionPairsAsync(ProcurementClient client, List<string> contracts, string pool, int callers, int seconds)
+static async Task<double> AdmissionPairsAsync(List<ProcurementClient> clients, List<string> contracts, string pool, int callers, int seconds)
 {
     long pairs = 0;
     using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(seconds));
@@ -230,6 +269,7 @@ static async Task<double> AdmissionPairsAsync(ProcurementClient client, List<str
     await Task.WhenAll(Enumerable.Range(0, callers).Select(async i =>
     {
         var contract = contracts[i % contracts.Count];
+        var client = clients[i % clients.Count];
         while (!stop.IsCancellationRequested)
         {
             var a = await client.Allocations.RequestAsync(new RequestAllocationRequest { ContractId = contract, PoolId = pool, Units = 1 });
@@ -271,9 +311,9 @@ static async Task<(double P50, double P99, double Achieved)> LatencyAtRateAsync(
     return (sorted[sorted.Count / 2], sorted[(int)(sorted.Count * 0.99)], n / watch.Elapsed.TotalSeconds);
 }
 
-static async Task<double> IngestionAsync(ProcurementClient client, string contract, string pool, int streams, int total)
+static async Task<double> IngestionAsync(List<ProcurementClient> clients, string contract, string pool, int streams, int total)
 {
-    var allocation = (await client.Allocations.RequestAsync(new RequestAllocationRequest { ContractId = contract, PoolId = pool, Units = 100 })).Allocation;
+    var allocation = (await clients[0].Allocations.RequestAsync(new RequestAllocationRequest { ContractId = contract, PoolId = pool, Units = 100 })).Allocation;
     await Task.Delay(1000);
     var start = allocation.AdmitTime.ToDateTimeOffset();
     var perStream = total / streams;
@@ -285,7 +325,7 @@ static async Task<double> IngestionAsync(ProcurementClient client, string contra
             Source = $"meter-{s}", SampleId = i.ToString(CultureInfo.InvariantCulture), AllocationId = allocation.AllocationId,
             WindowStart = Timestamp.FromDateTimeOffset(start), WindowEnd = Timestamp.FromDateTimeOffset(start.AddMilliseconds(1)), BusyGpuSeconds = 0,
         });
-        var report = await client.Allocations.ReportUsageAsync(samples, batchSize: 20_000);
+        var report = await clients[s % clients.Count].Allocations.ReportUsageAsync(samples, batchSize: 20_000);
         if (report.Accepted != perStream)
         {
             throw new InvalidOperationException($"stream {s}: {report.Accepted} accepted, {report.Rejected} rejected");

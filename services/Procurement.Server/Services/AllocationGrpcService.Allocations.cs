@@ -122,11 +122,11 @@ public sealed partial class AllocationGrpcService
     public override async Task<GetPoolStatusResponse> GetPoolStatus(GetPoolStatusRequest request, ServerCallContext context)
     {
         var now = Mutations.TruncateToMilliseconds(time.GetUtcNow());
-        // Simulated so that what is due by now (expiries, queue retries) is counted as done.
-        return await store.SimulateAsync(async s =>
+        // A plain read: the units counted are those of the last committed transition (an allocation
+        // past its end time counts until the sweeper, or the pool's next decision, ends it).
+        return await store.ReadAsync(async s =>
         {
             var pool = await s.Pools.GetAsync(request.PoolId) ?? throw DomainErrors.NotFound(Domain.Pools.Pool.ResourceType, request.PoolId);
-            await AllocationEngine.SweepPoolAsync(s, pool.Id, now);
             var entitled = (await s.Contracts.GetCountedEntitlementsAsync([pool.Id], now, excludeContractId: "")).Select(e => e.ContractId).Distinct();
             var view = await AllocationEngine.LoadAsync(s, pool.Id, now);
             var contracts = view.Contracts.Values.ToList();
