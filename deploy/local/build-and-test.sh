@@ -77,4 +77,6 @@ PROCUREMENT_E2E_ENDPOINT="http://127.0.0.1:$PORT" PROCUREMENT_E2E_API_KEY="$KEY"
   dotnet test tests/Procurement.EndToEnd.Tests --filter "FullyQualifiedName~HeadlineMonthTests" --nologo
 log "stopping with SIGTERM"
 docker stop -t 45 "$NAME" >/dev/null
-log "exit code $(docker inspect -f '{{.State.ExitCode}}' "$NAME")"
+CODE=$(docker inspect -f '{{.State.ExitCode}}' "$NAME")
+log "exit code $CODE (0 is a graceful shutdown)"
+[ "$CODE" = 0 ]

@@ -90,6 +90,7 @@ public class PricingTests
         Assert.Equal(1m, r.Index.Factor);
         Assert.Null(r.Index.Value);
         Assert.Contains("no value of IDX", r.Index.Note);
+        Assert.Contains("no index value published, prices unadjusted", r.Lines[0].Description); // said on the line too
         Assert.Equal(200.00m, Line(r, StatementLineKind.Usage));
     }
 

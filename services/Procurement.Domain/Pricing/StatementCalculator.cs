@@ -78,7 +78,8 @@ public static class StatementCalculator
                 ?? new UsageQuantity(entry.AcceleratorType, 0m, 0m, 0m);
             var tiers = TierPricing.Price(entry, usage.GpuHours, index.Factor);
             var unrounded = tiers.Sum(t => t.Amount);
-            lines.Add(new StatementLine(StatementLineKind.Usage, $"{entry.AcceleratorType} usage ({entry.Mode.ToString().ToLowerInvariant()} tiers)",
+            var unadjusted = terms.IndexLinkage is not null && index.Value is null ? "; no index value published, prices unadjusted" : "";
+            lines.Add(new StatementLine(StatementLineKind.Usage, $"{entry.AcceleratorType} usage ({entry.Mode.ToString().ToLowerInvariant()} tiers{unadjusted})",
                 MoneyMath.RoundToMinorUnit(unrounded, currency), usage, entry.Mode, tiers, unrounded));
         }
 
