@@ -67,6 +67,7 @@ public sealed class AllocationsClient(AllocationService.AllocationServiceClient 
             cancellationToken.ThrowIfCancellationRequested();
             using var call = stub.WatchAllocations(new WatchAllocationsRequest { AfterSequence = last, PoolId = poolId, ContractId = contractId },
                 new CallOptions(cancellationToken: cancellationToken)); // no deadline: a watch runs for as long as the caller wants
+            var connected = false;
             while (true)
             {
                 AllocationEvent? next;
@@ -76,6 +77,11 @@ public sealed class AllocationsClient(AllocationService.AllocationServiceClient 
                 }
                 catch (RpcException e) when (!cancellationToken.IsCancellationRequested && IsReconnectable(e.StatusCode))
                 {
+                    next = null;
+                }
+                catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+                {
+                    // The transport gave up on the call (e.g. the server went away mid-stream), not the caller.
                     next = null;
                 }
                 catch (RpcException e) when (!cancellationToken.IsCancellationRequested)
@@ -88,6 +94,7 @@ public sealed class AllocationsClient(AllocationService.AllocationServiceClient 
                     break; // the stream ended or broke: reconnect from `last`
                 }
 
+                connected = true;
                 failures = 0;
                 if (next.Sequence > last)
                 {
@@ -96,7 +103,8 @@ public sealed class AllocationsClient(AllocationService.AllocationServiceClient 
                 }
             }
 
-            var delay = Backoff(failures++, options);
+            // A stream that delivered events was healthy: start the backoff again from the base delay.
+            var delay = Backoff(connected ? 0 : failures++, options);
             await Task.Delay(delay, options.TimeProvider, cancellationToken).ConfigureAwait(false);
         }
     }

@@ -35,6 +35,7 @@ public sealed class ClientResilienceTests : IAsyncLifetime
             ApiKey = key ?? _server.OperatorKey,
             RetryBaseDelay = TimeSpan.FromMilliseconds(20),
             RetryMaxDelay = TimeSpan.FromMilliseconds(200),
+            WatchReconnectMaxDelay = TimeSpan.FromMilliseconds(500),
         };
         configure?.Invoke(options);
         return ProcurementClient.Create(options);
@@ -246,6 +247,9 @@ public sealed class ClientResilienceTests : IAsyncLifetime
         Assert.True(ProcurementPipelines.IsTransient(new TimeoutRejectedException()));
         Assert.True(ProcurementPipelines.IsTransient(new RpcException(new Status(StatusCode.Internal, "reset", new HttpRequestException("reset")))));
         Assert.False(ProcurementPipelines.IsTransient(new OperationCanceledException()));
+        // A cancellation nobody asked for (the transport cut a call whose server went away) is retried; the caller's is not.
+        Assert.True(ProcurementPipelines.IsNoAnswer(new OperationCanceledException(), CancellationToken.None));
+        Assert.False(ProcurementPipelines.IsNoAnswer(new OperationCanceledException(), new CancellationToken(canceled: true)));
     }
 
     [Fact]
@@ -274,14 +278,37 @@ public sealed class ClientResilienceTests : IAsyncLifetime
             await client.Allocations.RequestAsync(new RequestAllocationRequest { ContractId = contract.ContractId, PoolId = Fixtures.H100, Units = 1 });
         }
 
+        var restart = System.Diagnostics.Stopwatch.StartNew();
         await _server.RestartAsync(); // same address, same file
+        restart.Stop();
         using var after = Client();
         for (var i = 0; i < 3; i++)
         {
             await after.Allocations.RequestAsync(new RequestAllocationRequest { ContractId = contract.ContractId, PoolId = Fixtures.H100, Units = 1 });
         }
 
-        await done.Task.WaitAsync(cts.Token);
+        try
+        {
+            await done.Task.WaitAsync(cts.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            var fresh = new List<long>();
+            using var quick = new CancellationTokenSource(TimeSpan.FromSeconds(3));
+            try
+            {
+                await foreach (var e in after.Allocations.WatchAsync(0, cancellationToken: quick.Token))
+                {
+                    fresh.Add(e.Sequence);
+                }
+            }
+            catch (OperationCanceledException)
+            {
+            }
+
+            Assert.Fail($"the watch delivered only {string.Join(",", seen.Select(e => e.Sequence))}; a fresh watch sees {string.Join(",", fresh)}; watcher {watcher.Status}; restart took {restart.Elapsed}");
+        }
+
         await watcher;
         Assert.Equal([1L, 2, 3, 4, 5, 6], seen.Select(e => e.Sequence));
     }

@@ -72,6 +72,11 @@ public sealed class CallRunner
         {
             throw new OperationCanceledException(cancellationToken);
         }
+        catch (OperationCanceledException e) when (!cancellationToken.IsCancellationRequested)
+        {
+            // Not the caller's cancellation: the transport gave up on a call whose server went away.
+            throw new ProcurementRpcException(StatusCode.Unavailable, null, "The call was cut off before the server answered.", [], new Dictionary<string, string>(), e);
+        }
     }
 
     /// <summary>Per attempt: a wall-clock deadline the server sees, and the pipeline's token.</summary>

@@ -39,6 +39,13 @@ public static partial class ProcurementPipelines
         _ => false,
     };
 
+    /// <summary>
+    /// <see cref="IsTransient"/>, or a cancellation nobody asked for: the transport cancelling a call
+    /// whose server went away looks like one, and is as safe to retry.
+    /// </summary>
+    public static bool IsNoAnswer(Exception? exception, CancellationToken token) =>
+        IsTransient(exception) || (exception is OperationCanceledException && !token.IsCancellationRequested);
+
     public static ResiliencePipeline Build(CallKind kind, ProcurementClientOptions options, ILogger logger)
     {
         var name = kind == CallKind.Read ? "procurement-read" : "procurement-mutation";
@@ -49,7 +56,7 @@ public static partial class ProcurementPipelines
             {
                 Name = RetryName,
                 // Polly needs at least one retry; MaxRetryAttempts = 0 keeps the strategy but handles nothing.
-                ShouldHandle = args => ValueTask.FromResult(options.MaxRetryAttempts > 0 && IsTransient(args.Outcome.Exception)),
+                ShouldHandle = args => ValueTask.FromResult(options.MaxRetryAttempts > 0 && IsNoAnswer(args.Outcome.Exception, args.Context.CancellationToken)),
                 MaxRetryAttempts = Math.Max(options.MaxRetryAttempts, 1),
                 BackoffType = DelayBackoffType.Exponential,
                 UseJitter = true,
@@ -65,7 +72,7 @@ public static partial class ProcurementPipelines
             .AddCircuitBreaker(new CircuitBreakerStrategyOptions
             {
                 Name = BreakerName,
-                ShouldHandle = args => ValueTask.FromResult(IsTransient(args.Outcome.Exception)),
+                ShouldHandle = args => ValueTask.FromResult(IsNoAnswer(args.Outcome.Exception, args.Context.CancellationToken)),
                 FailureRatio = options.BreakerFailureRatio,
                 MinimumThroughput = options.BreakerMinimumThroughput,
                 SamplingDuration = options.BreakerSamplingDuration,
