@@ -3,19 +3,35 @@ using Procurement.Storage;
 
 namespace Procurement.Server.Hosting;
 
-/// <summary>Healthy when the database answers a read; feeds the standard gRPC health service.</summary>
+/// <summary>
+/// Healthy when the database answers a read; feeds the standard gRPC health service. The answer is
+/// reused for a second (measured on the monotonic clock, not the business clock), so a flood of
+/// probes does not become a flood of reads.
+/// </summary>
 public sealed class DatabaseHealthCheck(IProcurementStore store) : IHealthCheck
 {
+    private const long ReuseMilliseconds = 1000;
+    private (long At, HealthCheckResult Result)? _last;
+
     public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
     {
+        if (_last is { } last && Environment.TickCount64 - last.At < ReuseMilliseconds)
+        {
+            return last.Result;
+        }
+
+        HealthCheckResult result;
         try
         {
             await store.ReadAsync(s => s.Pools.ListAsync("", 1), cancellationToken);
-            return HealthCheckResult.Healthy();
+            result = HealthCheckResult.Healthy();
         }
-        catch (Exception ex)
+        catch (Exception ex) when (ex is not OperationCanceledException)
         {
-            return HealthCheckResult.Unhealthy("The database does not answer.", ex);
+            result = HealthCheckResult.Unhealthy("The database does not answer.", ex);
         }
+
+        _last = (Environment.TickCount64, result);
+        return result;
     }
 }
