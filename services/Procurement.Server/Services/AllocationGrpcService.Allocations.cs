@@ -130,10 +130,7 @@ public sealed partial class AllocationGrpcService
             var entitled = (await s.Contracts.GetCountedEntitlementsAsync([pool.Id], now, excludeContractId: "")).Select(e => e.ContractId).Distinct();
             var view = await AllocationEngine.LoadAsync(s, pool.Id, now);
             var contracts = view.Contracts.Values.ToList();
-            foreach (var id in entitled.Where(id => !view.Contracts.ContainsKey(id)))
-            {
-                contracts.Add((await s.Contracts.GetAsync(id))!);
-            }
+            contracts.AddRange(await s.Contracts.GetManyAsync(entitled.Where(id => !view.Contracts.ContainsKey(id)).ToList()));
 
             var response = new GetPoolStatusResponse
             {
