@@ -66,7 +66,7 @@ public static partial class CliApp
             argv = argv[(takesValue ? 2 : 1)..];
         }
 
-        argv = leading.Count == 0 || argv.Length == 0 ? argv : [.. argv.TakeWhile((_, i) => i < 2 && !argv[i].StartsWith("--", StringComparison.Ordinal)), .. leading, .. argv.SkipWhile((_, i) => i < 2 && !argv[i].StartsWith("--", StringComparison.Ordinal))];
+        argv = argv.Length == 0 ? argv : [.. argv, .. leading]; // options are read wherever they stand after the command
         if (argv.Length == 0 || argv[0] is "--help" or "-h" or "help")
         {
             await stdout.WriteLineAsync(RootHelp(specs));

@@ -158,7 +158,9 @@ public sealed class Workload(Func<ProcurementClient> client, Deal deal, IReadOnl
         if (!Samples.IsEmpty)
         {
             var resent = await c.Allocations.ReportUsageAsync(Samples.ToList());
-            Assert.Equal((0L, (long)Samples.Count, 0L), (resent.Accepted, resent.Duplicate, resent.Rejected));
+            Assert.True((0L, (long)Samples.Count, 0L) == (resent.Accepted, resent.Duplicate, resent.Rejected),
+                $"resending the acknowledged samples: {resent.Accepted} accepted, {resent.Duplicate} duplicate, {resent.Rejected} rejected: " +
+                string.Join("; ", resent.Rejections.Select(r => $"{r.SampleId} {r.Reason} {r.Message}")));
         }
 
         var versions = (await c.Contracts.ListVersionsAsync(new ListContractVersionsRequest { ContractId = contracts[0].ContractId, PageSize = 1000 })).Versions;

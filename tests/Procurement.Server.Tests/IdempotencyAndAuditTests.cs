@@ -1,3 +1,4 @@
+using Microsoft.Extensions.DependencyInjection;
 using Google.Protobuf;
 using Grpc.Core;
 using Procurement.Api.V1;
@@ -118,6 +119,23 @@ public sealed class IdempotencyAndAuditTests : IAsyncLifetime
         var replay = await _server.OperatorContracts.CreateContractAsync(request);
         Assert.Equal(first.ToByteArray(), replay.ToByteArray());
         Assert.Equal(1, await ContractCount());
+    }
+
+    [Fact]
+    public async Task RequestIds_AreKeptSevenDays_ThenForgotten()
+    {
+        var janitor = _server.Services.GetRequiredService<Procurement.Server.Hosting.IdempotencyJanitor>();
+        var request = new CreatePoolRequest { RequestId = Rpc.NewRequestId(), PoolId = "kept", DisplayName = "x", Region = "r", AcceleratorType = "A", CapacityUnits = 1 };
+        var first = await _server.OperatorAllocations.CreatePoolAsync(request);
+
+        _server.Clock.Advance(TimeSpan.FromDays(6));
+        await janitor.ForgetOnceAsync(CancellationToken.None);
+        Assert.Equal(first, await _server.OperatorAllocations.CreatePoolAsync(request)); // still a replay
+
+        _server.Clock.Advance(TimeSpan.FromDays(2));
+        await janitor.ForgetOnceAsync(CancellationToken.None); // (the hourly pass, run by the fake clock, may have got there first)
+        // Forgotten: the same request now runs again, and the pool it would create exists.
+        await Rpc.FailsWith(StatusCode.AlreadyExists, _server.OperatorAllocations.CreatePoolAsync(request));
     }
 
     [Fact]

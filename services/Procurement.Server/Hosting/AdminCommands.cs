@@ -7,8 +7,9 @@ using Procurement.Storage.Sqlite;
 namespace Procurement.Server.Hosting;
 
 /// <summary>
-/// Offline commands of the server program on a database file, safe while the server runs on it:
-/// <c>keys create|list|revoke</c> and <c>backup</c>. Exit codes: 0 done, 1 failed, 2 bad usage.
+/// The server program's other commands: <c>keys create|list|revoke</c> and <c>backup</c> (safe while the
+/// server runs on the same database), <c>restore</c> (with the server stopped) and <c>health</c> (a probe
+/// of a running server). Exit codes: 0 done, 1 failed, 2 bad usage.
 /// </summary>
 public static class AdminCommands
 {

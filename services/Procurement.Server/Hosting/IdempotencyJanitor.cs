@@ -9,18 +9,26 @@ public sealed partial class IdempotencyJanitor(IProcurementStore store, TimeProv
 {
     private static readonly TimeSpan MinimumRetention = TimeSpan.FromHours(24);
 
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    /// <summary>One pass at the current time; returns how many request ids were forgotten.</summary>
+    public async Task<int> ForgetOnceAsync(CancellationToken cancellationToken)
     {
         var retention = options.Value.IdempotencyRetention < MinimumRetention ? MinimumRetention : options.Value.IdempotencyRetention;
+        var cutoff = time.GetUtcNow() - retention;
+        var removed = await store.WriteAsync(s => s.Idempotency.DeleteOlderThanAsync(cutoff), cancellationToken);
+        if (removed > 0)
+        {
+            Log.Removed(logger, removed, cutoff);
+        }
+
+        return removed;
+    }
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
         using var timer = new PeriodicTimer(TimeSpan.FromHours(1), time);
         do
         {
-            var cutoff = time.GetUtcNow() - retention;
-            var removed = await store.WriteAsync(s => s.Idempotency.DeleteOlderThanAsync(cutoff), stoppingToken);
-            if (removed > 0)
-            {
-                Log.Removed(logger, removed, cutoff);
-            }
+            await ForgetOnceAsync(stoppingToken);
         }
         while (await timer.WaitForNextTickAsync(stoppingToken));
     }

@@ -70,7 +70,8 @@ public static class ProcurementHost
         services.AddSingleton<Mutations>();
         services.AddSingleton<DemoSeeder>();
         services.AddHostedService<StartupTasks>();
-        services.AddHostedService<IdempotencyJanitor>();
+        services.AddSingleton<IdempotencyJanitor>();
+        services.AddHostedService(sp => sp.GetRequiredService<IdempotencyJanitor>());
         services.AddSingleton<AllocationSweeper>();
         services.AddHostedService(sp => sp.GetRequiredService<AllocationSweeper>());
 

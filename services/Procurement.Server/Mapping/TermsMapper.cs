@@ -194,27 +194,6 @@ public static class TermsMapper
         return 0m;
     }
 
-    private static DateTimeOffset Time(Timestamp? t, string field, List<FieldViolation> v)
-    {
-        if (t is null)
-        {
-            v.Add(new(field, "is required"));
-            return DateTimeOffset.UnixEpoch;
-        }
-
-        if (t.Nanos % 1_000_000 != 0)
-        {
-            v.Add(new(field, "must be a whole number of milliseconds"));
-        }
-
-        try
-        {
-            return t.ToDateTimeOffset();
-        }
-        catch (InvalidOperationException)
-        {
-            v.Add(new(field, "is not a valid timestamp"));
-            return DateTimeOffset.UnixEpoch;
-        }
-    }
+    private static DateTimeOffset Time(Timestamp? t, string field, List<FieldViolation> v) =>
+        RequestFields.Time(t, field, v, required: true) ?? DateTimeOffset.UnixEpoch;
 }

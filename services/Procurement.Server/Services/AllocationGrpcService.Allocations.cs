@@ -184,24 +184,14 @@ public sealed partial class AllocationGrpcService
             v.Add(new("units", "must be >= 1"));
         }
 
-        DateTimeOffset? endTime = null;
+        DateTimeOffset? endTime;
         TimeSpan? duration = null;
         if (request.EndTime is not null && request.Duration is not null)
         {
             v.Add(new("duration", "give end_time or duration, not both"));
         }
 
-        if (request.EndTime is not null)
-        {
-            if (request.EndTime.Nanos % 1_000_000 != 0)
-            {
-                v.Add(new("end_time", "must be a whole number of milliseconds"));
-            }
-            else
-            {
-                endTime = request.EndTime.ToDateTimeOffset();
-            }
-        }
+        endTime = RequestFields.Time(request.EndTime, "end_time", v, required: false);
 
         if (request.Duration is not null)
         {

@@ -1,7 +1,6 @@
 using Dapper;
 using Microsoft.Extensions.Logging;
 using Npgsql;
-using Procurement.Storage.Sqlite;
 
 namespace Procurement.Storage.Postgres;
 
@@ -46,7 +45,7 @@ public sealed partial class PostgresStore : IProcurementStore, IAsyncDisposable
             )
             """, transaction: tx);
         var applied = connection.Query<long>("SELECT version FROM schema_migrations", transaction: tx).ToHashSet();
-        foreach (var (version, name, sql) in SqliteDatabase.Migrations("Postgres").Where(m => !applied.Contains(m.Version)))
+        foreach (var (version, name, sql) in MigrationScripts.Load("Postgres").Where(m => !applied.Contains(m.Version)))
         {
             connection.Execute(sql, transaction: tx);
             connection.Execute("INSERT INTO schema_migrations (version, name, applied_at_ms) VALUES (@version, @name, @now)",

@@ -35,8 +35,6 @@ public sealed class ContractRepository(DbScope db)
         FROM contract_versions WHERE contract_id IN @Ids
         """;
 
-    private const string SelectSeq = "SELECT seq FROM contracts WHERE id = @Id";
-
     private const string SelectByIds = $"SELECT {Columns} FROM contracts WHERE id IN @Ids";
 
     private const string InsertContract = """
@@ -107,10 +105,6 @@ public sealed class ContractRepository(DbScope db)
         var versions = await LoadVersionsAsync(rows.Select(r => r.Id).ToArray());
         return rows.Select(r => r.ToDomain(versions[r.Id])).ToList();
     }
-
-    /// <summary>The list position of a contract, used as the keyset of page tokens.</summary>
-    public Task<long?> GetSequenceAsync(string id) =>
-        db.Connection.ExecuteScalarAsync<long?>(db.Command(SelectSeq, new { Id = id }));
 
     /// <summary>Contracts in creation order after <paramref name="afterSeq"/>, with their list positions.</summary>
     public async Task<IReadOnlyList<(long Seq, Contract Contract)>> ListAsync(ContractFilter filter, DateTimeOffset now, long afterSeq, int limit)

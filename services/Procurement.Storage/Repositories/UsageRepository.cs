@@ -25,8 +25,6 @@ public sealed class UsageRepository(DbScope db)
         VALUES (@Source, @SampleId, @AllocationId, @WindowStartMs, @WindowEndMs, @BusyGpuSeconds, @ReceivedAtMs)
         """;
 
-    private const string Count = "SELECT COUNT(*) FROM usage_samples WHERE allocation_id = @AllocationId";
-
     public async Task<UsageSample?> FindAsync(string source, string sampleId)
     {
         var r = await db.Connection.QuerySingleOrDefaultAsync<Row>(db.Command(Select, new { Source = source, SampleId = sampleId }));
@@ -99,9 +97,6 @@ public sealed class UsageRepository(DbScope db)
         command.Parameters.Add(p);
         return p;
     }
-
-    public Task<long> CountForAllocationAsync(string allocationId) =>
-        db.Connection.ExecuteScalarAsync<long>(db.Command(Count, new { AllocationId = allocationId }));
 
     private sealed class Row
     {

@@ -1,4 +1,3 @@
-using System.Reflection;
 using Dapper;
 using Microsoft.Data.Sqlite;
 
@@ -60,7 +59,7 @@ public sealed class SqliteDatabase
             )
             """, transaction: tx);
         var applied = connection.Query<long>("SELECT version FROM schema_migrations", transaction: tx).ToHashSet();
-        foreach (var (version, name, sql) in Migrations())
+        foreach (var (version, name, sql) in MigrationScripts.Load("Sqlite"))
         {
             if (applied.Contains(version))
             {
@@ -73,24 +72,6 @@ public sealed class SqliteDatabase
         }
 
         tx.Commit();
-    }
-
-    /// <summary>The embedded <c>Migrations/{provider}/NNNN_name.sql</c> files, in order.</summary>
-    public static IReadOnlyList<(long Version, string Name, string Sql)> Migrations(string provider = "Sqlite")
-    {
-        var prefix = $"Procurement.Storage.Migrations.{provider}.";
-        var assembly = Assembly.GetExecutingAssembly();
-        var result = new List<(long, string, string)>();
-        foreach (var resource in assembly.GetManifestResourceNames().Where(n => n.StartsWith(prefix, StringComparison.Ordinal)))
-        {
-            var name = resource[prefix.Length..^".sql".Length];
-            var version = long.Parse(name[..name.IndexOf('_')], System.Globalization.CultureInfo.InvariantCulture);
-            using var stream = assembly.GetManifestResourceStream(resource)!;
-            using var reader = new StreamReader(stream);
-            result.Add((version, name, reader.ReadToEnd()));
-        }
-
-        return result.OrderBy(m => m.Item1).ToList();
     }
 
     /// <summary>"ok", or what SQLite's integrity check found, for the file at <paramref name="path"/>.</summary>

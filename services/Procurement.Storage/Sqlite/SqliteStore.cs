@@ -29,8 +29,6 @@ public sealed partial class SqliteStore : IProcurementStore, IAsyncDisposable
         _writer = Task.Factory.StartNew(WriteLoopAsync, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default).Unwrap();
     }
 
-    public SqliteDatabase Database => _database;
-
     public Task NextCommit => Volatile.Read(ref _nextCommit).Task;
 
     public async Task<T> ReadAsync<T>(Func<IStoreSession, Task<T>> read, CancellationToken cancellationToken)
