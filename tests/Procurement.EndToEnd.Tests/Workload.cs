@@ -86,8 +86,11 @@ public sealed class Workload(Func<ProcurementClient> client, Deal deal, IReadOnl
             {
                 if (batch.Count > 0)
                 {
-                    await c.Allocations.ReportUsageAsync(batch, cancellationToken: stop);
-                    foreach (var s in batch)
+                    // A sample whose allocation ended within its 1 ms window (preempted at once) is rightly
+                    // rejected; only the samples the server stored are acknowledged.
+                    var report = await c.Allocations.ReportUsageAsync(batch, cancellationToken: stop);
+                    var rejected = report.Rejections.Select(r => r.SampleId).ToHashSet();
+                    foreach (var s in batch.Where(s => !rejected.Contains(s.SampleId)))
                     {
                         Samples.Add(s);
                     }
