@@ -25,6 +25,8 @@ public sealed class BenchServer : IAsyncDisposable
 
     public string Key { get; }
 
+    public int ProcessId => _process!.Id;
+
     public Uri Endpoint => new($"http://127.0.0.1:{Port}");
 
     public static async Task<string> PublishAsync(string root)

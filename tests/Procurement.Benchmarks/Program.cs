@@ -14,6 +14,9 @@ using Procurement.Client;
 var seconds = Arg("--seconds", 5);
 var maxIntervals = Arg("--max-intervals", 1_000_000);
 var postgres = args.SkipWhile(a => a != "--postgres").Skip(1).FirstOrDefault();
+// --only read|admission|ingestion|statement runs one group (for profiling); the default runs them all.
+var only = args.SkipWhile(a => a != "--only").Skip(1).FirstOrDefault();
+bool Runs(string group) => only is null || only == group;
 var root = Root();
 var work = Directory.CreateTempSubdirectory("procurement-bench-").FullName;
 var rows = new List<(string Measure, string Result, string Baseline, string Ratio, string Target)>();
@@ -26,25 +29,35 @@ await using (var server = await BenchServer.StartAsync(dll, Path.Combine(work, "
     var (contractIds, pool) = await SetUpAsync(client, contracts: 64);
 
     // 1. Read path against the stack's ceiling (Health/Check), 64 concurrent streams.
+    if (Runs("read"))
+    {
     var health = await H2LoadAsync(server, "/grpc.health.v1.Health/Check", new HealthCheckRequest(), withKey: false, seconds);
     var getContract = await H2LoadAsync(server, "/procurement.v1.ContractService/GetContract", new GetContractRequest { ContractId = contractIds[0] }, withKey: true, seconds);
     var poolStatus = await H2LoadAsync(server, "/procurement.v1.AllocationService/GetPoolStatus", new GetPoolStatusRequest { PoolId = pool }, withKey: true, seconds);
     rows.Add(("GetContract, 64 streams (h2load)", Rate(getContract, "req/s"), Rate(health, "req/s Health/Check"), Ratio(getContract, health), "≥ 0.5"));
     rows.Add(("GetPoolStatus, 64 streams (h2load)", Rate(poolStatus, "req/s"), Rate(health, "req/s Health/Check"), Ratio(poolStatus, health), "≥ 0.5"));
+    }
 
     // 2. Durable admission against SQLite's single-row durable transaction rate.
+    if (Runs("admission"))
+    {
     var raw = RawSqliteTransactions(Path.Combine(work, "raw.db"), seconds);
+    Console.Error.WriteLine($"admission load on server pid {server.ProcessId}");
     var pairs = await AdmissionPairsAsync([client], contractIds, pool, callers: 64, seconds);
     rows.Add(("RequestAllocation + ReleaseAllocation pairs, 64 callers", Rate(pairs, "pairs/s"), Rate(raw, "single-row txn/s (synchronous=FULL)"), Ratio(pairs, raw), "≥ 1.0"));
 
     // 5. Latency at half the maximum admission throughput.
     var (p50, p99, achieved) = await LatencyAtRateAsync(client, contractIds, pool, pairs / 2, seconds);
     rows.Add(("RequestAllocation latency at half max throughput", $"p50 {p50:F2} ms, p99 {p99:F2} ms", $"{achieved:F0} requests/s offered", "", "report"));
+    }
 
     // 3. Usage ingestion against a raw batched insert.
+    if (Runs("ingestion"))
+    {
     var rawInsert = RawBatchedInsert(Path.Combine(work, "raw-insert.db"), 400_000);
     var ingested = await IngestionAsync([client], contractIds[0], pool, streams: 4, total: 400_000);
     rows.Add(("ReportUsage samples, 4 streams", Rate(ingested, "samples/s"), Rate(rawInsert, "rows/s batched insert"), Ratio(ingested, rawInsert), "≥ 0.5 and ≥ 100,000/s"));
+    }
     rows.Add(("Server peak memory (RSS) during 1–5", $"{server.PeakMemoryMiB():F0} MiB", "", "", "report"));
 }
 
@@ -88,7 +101,7 @@ if (postgres is not null)
 
 // 4. Statement cost by number of allocation intervals in the month (10 usage samples each).
 var statementTimes = new List<(long Intervals, double Ms)>();
-foreach (var intervals in new long[] { 10_000, 100_000, 1_000_000 }.Where(n => n <= maxIntervals))
+foreach (var intervals in new long[] { 10_000, 100_000, 1_000_000 }.Where(n => n <= maxIntervals && Runs("statement")))
 {
     var (ms, memory) = await StatementCostAsync(dll, work, intervals);
     statementTimes.Add((intervals, ms));

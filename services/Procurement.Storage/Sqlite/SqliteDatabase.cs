@@ -39,6 +39,16 @@ public sealed class SqliteDatabase
         return connection;
     }
 
+    /// <summary>Opens a connection for reads only: SQLite refuses any write made through it.</summary>
+    public SqliteConnection OpenReader()
+    {
+        var connection = Open();
+        using var pragma = connection.CreateCommand();
+        pragma.CommandText = "PRAGMA query_only = 1;";
+        pragma.ExecuteNonQuery();
+        return connection;
+    }
+
     /// <summary>Creates the folder and file if needed, turns on WAL and applies pending migrations.</summary>
     public void Initialize(TimeProvider time)
     {

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Threading.Channels;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Logging;
@@ -16,10 +17,15 @@ public sealed partial class SqliteStore : IProcurementStore, IAsyncDisposable
     /// <summary>Most units committed together; bounds the latency a long batch adds.</summary>
     public const int MaxBatchSize = 256;
 
+    /// <summary>Read connections kept open between reads (each with its settings applied once).</summary>
+    public const int MaxIdleReaders = 32;
+
     private readonly SqliteDatabase _database;
     private readonly ILogger<SqliteStore> _logger;
     private readonly Channel<WorkItem> _queue = Channel.CreateUnbounded<WorkItem>(new UnboundedChannelOptions { SingleReader = true });
     private readonly Task _writer;
+    private readonly ConcurrentBag<SqliteConnection> _readers = [];
+    private volatile bool _disposed;
     private TaskCompletionSource _nextCommit = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     public SqliteStore(SqliteDatabase database, ILogger<SqliteStore> logger)
@@ -33,12 +39,40 @@ public sealed partial class SqliteStore : IProcurementStore, IAsyncDisposable
 
     public async Task<T> ReadAsync<T>(Func<IStoreSession, Task<T>> read, CancellationToken cancellationToken)
     {
-        await using var connection = _database.Open();
-        // A deferred transaction gives every query of the read one snapshot of the WAL.
-        await using var tx = (SqliteTransaction)await connection.BeginTransactionAsync(cancellationToken);
-        var result = await read(new StoreSession(new DbScope(connection, tx, cancellationToken, SqliteDialect.Instance)));
-        await tx.CommitAsync(cancellationToken);
-        return result;
+        cancellationToken.ThrowIfCancellationRequested();
+        var connection = _readers.TryTake(out var idle) ? idle : _database.OpenReader();
+        try
+        {
+            // Deferred, so a read never takes the write lock (an IMMEDIATE one would queue behind the
+            // writer); its first query fixes one snapshot of the WAL for every query of the read.
+            T result;
+            using (var tx = connection.BeginTransaction(deferred: true))
+            {
+                result = await read(new StoreSession(new DbScope(connection, tx, cancellationToken, SqliteDialect.Instance)));
+                tx.Commit();
+            }
+
+            ReturnReader(connection);
+            return result;
+        }
+        catch
+        {
+            // A read that failed part-way may leave its connection in any state; it is not reused.
+            await connection.DisposeAsync();
+            throw;
+        }
+    }
+
+    private void ReturnReader(SqliteConnection connection)
+    {
+        if (_disposed || _readers.Count >= MaxIdleReaders)
+        {
+            connection.Dispose();
+        }
+        else
+        {
+            _readers.Add(connection);
+        }
     }
 
     public Task<T> WriteAsync<T>(Func<IStoreSession, Task<T>> unitOfWork, CancellationToken cancellationToken)
@@ -58,6 +92,11 @@ public sealed partial class SqliteStore : IProcurementStore, IAsyncDisposable
     {
         _queue.Writer.TryComplete();
         await _writer.ConfigureAwait(false);
+        _disposed = true;
+        while (_readers.TryTake(out var connection))
+        {
+            await connection.DisposeAsync().ConfigureAwait(false);
+        }
     }
 
     private async Task WriteLoopAsync()
