@@ -237,11 +237,14 @@ static double RawBatchedInsert(string path, int total)
     Exec(connection, """
         PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;
         CREATE TABLE usage_samples (source TEXT NOT NULL, sample_id TEXT NOT NULL, allocation_id TEXT NOT NULL, window_start_ms INTEGER NOT NULL,
-          window_end_ms INTEGER NOT NULL, busy_gpu_seconds INTEGER NOT NULL, received_at_ms INTEGER NOT NULL, PRIMARY KEY (source, sample_id));
+          window_end_ms INTEGER NOT NULL, busy_gpu_seconds INTEGER NOT NULL, received_at_ms INTEGER NOT NULL,
+          contract_id TEXT NOT NULL, pool_id TEXT NOT NULL, PRIMARY KEY (source, sample_id));
+        CREATE INDEX ix_usage_samples_contract_pool ON usage_samples (contract_id, pool_id, window_start_ms, busy_gpu_seconds);
         """);
     var watch = Stopwatch.StartNew();
     using var insert = connection.CreateCommand();
-    insert.CommandText = "INSERT INTO usage_samples VALUES ($s, $id, 'alc_1', $a, $b, 1, $r)";
+    // The same rows the service stores, into the same table and index: the baseline is the storage cost alone.
+    insert.CommandText = "INSERT INTO usage_samples VALUES ($s, $id, 'alc_1', $a, $b, 1, $r, 'ctr_0123456789ab', 'bench-h100')";
     var s = insert.Parameters.Add("$s", SqliteType.Text);
     var id = insert.Parameters.Add("$id", SqliteType.Text);
     var a = insert.Parameters.Add("$a", SqliteType.Integer);
@@ -380,7 +383,11 @@ static async Task<(double Ms, double PeakMiB)> StatementCostAsync(string dll, st
         var ended = allocation.Parameters.Add("$e", SqliteType.Integer);
         using var sample = connection.CreateCommand();
         sample.Transaction = tx;
-        sample.CommandText = "INSERT INTO usage_samples VALUES ('m', $sid, $id, $ws, $we, 1, $ws)";
+        sample.CommandText = """
+            INSERT INTO usage_samples (source, sample_id, allocation_id, window_start_ms, window_end_ms, busy_gpu_seconds, received_at_ms, contract_id, pool_id)
+            VALUES ('m', $sid, $id, $ws, $we, 1, $ws, $c, 'p')
+            """;
+        sample.Parameters.AddWithValue("$c", contract);
         var sid = sample.Parameters.Add("$sid", SqliteType.Text);
         var sampleAllocation = sample.Parameters.Add("$id", SqliteType.Text);
         var ws = sample.Parameters.Add("$ws", SqliteType.Integer);

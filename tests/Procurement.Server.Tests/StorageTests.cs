@@ -1,4 +1,7 @@
+using Dapper;
+using Microsoft.Data.Sqlite;
 using Procurement.Storage;
+using Procurement.Storage.Sqlite;
 
 namespace Procurement.Server.Tests;
 
@@ -25,4 +28,45 @@ public sealed class StorageTests
 
     [Fact]
     public void AnythingElse_IsASqliteFile() => Assert.False(StoreFactory.IsPostgres("./data/procurement.db"));
+
+    [Fact]
+    public void UpgradingASqliteFile_AttributesEveryStoredSampleToItsAllocationsContractAndPool()
+    {
+        var path = Path.Combine(Path.GetTempPath(), $"upgrade-{Guid.NewGuid():N}.db");
+        try
+        {
+            // A file as the previous release left it: migrations 1–3 and a sample.
+            using (var connection = new SqliteConnection($"Data Source={path};Pooling=False"))
+            {
+                connection.Open();
+                connection.Execute("CREATE TABLE schema_migrations (version INTEGER NOT NULL PRIMARY KEY, name TEXT NOT NULL, applied_at_ms INTEGER NOT NULL)");
+                foreach (var (version, name, sql) in MigrationScripts.Load("Sqlite").Where(m => m.Version <= 3))
+                {
+                    connection.Execute(sql);
+                    connection.Execute("INSERT INTO schema_migrations VALUES (@version, @name, 0)", new { version, name });
+                }
+
+                connection.Execute("""
+                    INSERT INTO pools (id, display_name, region, accelerator_type, capacity_units, revision, created_at_ms, updated_at_ms)
+                      VALUES ('p1', 'p', 'r', 'H100', 10, 1, 0, 0);
+                    INSERT INTO contracts (id, tenant_id, display_name, state, revision, end_ms, created_at_ms, updated_at_ms)
+                      VALUES ('ctr_1', 'lab', 'c', 'ACTIVE', 1, 9000000, 0, 0);
+                    INSERT INTO allocations (seq, id, contract_id, tenant_id, pool_id, units, state, cause, requested_at_ms, admitted_at_ms)
+                      VALUES (1, 'alc_1', 'ctr_1', 'lab', 'p1', 1, 'ACTIVE', 'CLIENT_REQUEST', 0, 0);
+                    INSERT INTO usage_samples (source, sample_id, allocation_id, window_start_ms, window_end_ms, busy_gpu_seconds, received_at_ms)
+                      VALUES ('m', 's1', 'alc_1', 0, 1000, 1, 0);
+                    """);
+            }
+
+            new SqliteDatabase(path).Initialize(TimeProvider.System);
+
+            using var upgraded = new SqliteConnection($"Data Source={path};Pooling=False");
+            Assert.Equal(("ctr_1", "p1"), upgraded.QuerySingle<(string, string)>("SELECT contract_id, pool_id FROM usage_samples WHERE sample_id = 's1'"));
+        }
+        finally
+        {
+            SqliteConnection.ClearAllPools();
+            File.Delete(path);
+        }
+    }
 }

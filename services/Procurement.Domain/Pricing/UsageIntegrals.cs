@@ -33,33 +33,40 @@ public static class UsageIntegrals
     /// </summary>
     public static (decimal Guaranteed, decimal Burst) Split(IEnumerable<HeldInterval> intervals, long reserved, DateTimeOffset from, DateTimeOffset to)
     {
-        var changes = new List<(DateTimeOffset At, long Delta)>();
+        // Changes of the held units as (UTC ticks, delta), sorted by time; integer sums are exact and
+        // Int128 cannot overflow (units × ticks of a whole term fits in 2^80).
+        var at = new List<long>();
+        var delta = new List<long>();
         foreach (var i in intervals)
         {
             var s = i.Start > from ? i.Start : from;
             var e = i.End < to ? i.End : to;
             if (e > s)
             {
-                changes.Add((s, i.Units));
-                changes.Add((e, -i.Units));
+                at.Add(s.UtcTicks);
+                delta.Add(i.Units);
+                at.Add(e.UtcTicks);
+                delta.Add(-i.Units);
             }
         }
 
-        changes.Sort((a, b) => a.At.CompareTo(b.At));
-        decimal guaranteed = 0, burst = 0;
+        var times = at.ToArray();
+        var deltas = delta.ToArray();
+        Array.Sort(times, deltas);
+        Int128 guaranteed = 0, burst = 0;
         long held = 0;
-        for (var k = 0; k < changes.Count; k++)
+        for (var k = 0; k < times.Length; k++)
         {
-            held += changes[k].Delta;
-            if (k + 1 < changes.Count && changes[k + 1].At > changes[k].At)
+            held += deltas[k];
+            if (k + 1 < times.Length && times[k + 1] > times[k])
             {
-                decimal ticks = (changes[k + 1].At - changes[k].At).Ticks;
-                guaranteed += Math.Min(held, reserved) * ticks;
-                burst += Math.Max(0, held - reserved) * ticks;
+                long ticks = times[k + 1] - times[k];
+                guaranteed += (Int128)Math.Min(held, reserved) * ticks;
+                burst += (Int128)Math.Max(0, held - reserved) * ticks;
             }
         }
 
-        return (guaranteed / TicksPerHour, burst / TicksPerHour);
+        return ((decimal)guaranteed / TicksPerHour, (decimal)burst / TicksPerHour);
     }
 
     /// <summary>∫ capacity dt over [from, to), in GPU-hours, from the capacity history (ordered by time).</summary>

@@ -78,7 +78,6 @@ public static class Billing
     {
         var terms = p.Version.Terms;
         var intervals = await s.Billing.ContractIntervalsAsync(p.Contract.Id, p.From, p.To, now);
-        var busy = await s.Billing.BusySecondsByPoolAsync(p.Contract.Id, p.From, p.To);
         var poolIds = terms.Entitlements.Select(e => e.PoolId).Concat(intervals.Select(i => i.PoolId)).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToList();
         var monthSoFar = Min(p.Month.End, now);
         var periodHours = (decimal)(p.To - p.From).Ticks / TimeSpan.TicksPerHour;
@@ -92,7 +91,7 @@ public static class Billing
             decimal? utilization = capacityHours == 0 ? null
                 : await s.Billing.PoolAllocatedGpuHoursAsync(poolId, p.Month.Start, monthSoFar, now) / capacityHours;
             pools.Add(new PoolUsageFacts(poolId, pool.AcceleratorType, reserved, guaranteed, burst, reserved * periodHours, utilization,
-                busy.GetValueOrDefault(poolId) / 3600m));
+                await s.Billing.BusySecondsAsync(p.Contract.Id, poolId, p.From, p.To) / 3600m));
         }
 
         var totalHours = pools.Sum(x => x.GpuHours);

@@ -99,7 +99,7 @@ public static class UsageIngestion
                 continue;
             }
 
-            valid.Add(new UsageSample(sample.Source, sample.SampleId, sample.AllocationId, start, end, sample.BusyGpuSeconds, now));
+            valid.Add(new UsageSample(sample.Source, sample.SampleId, sample.AllocationId, allocation.ContractId, allocation.PoolId, start, end, sample.BusyGpuSeconds, now));
         }
 
         // One prepared insert for the batch; only the samples that were already there are looked at again.

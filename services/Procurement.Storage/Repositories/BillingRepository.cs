@@ -36,12 +36,12 @@ public sealed class BillingRepository(DbScope db)
         FROM pool_capacity_changes WHERE pool_id = @PoolId ORDER BY effective_at_ms, seq
         """;
 
-    // Busy seconds of the contract's samples whose window starts in [From, To), per pool.
+    // Busy seconds of the contract's samples in one pool whose window starts in [From, To): one range
+    // of the covering index ix_usage_samples_contract_pool.
     private const string SelectBusySeconds = """
-        SELECT a.pool_id AS PoolId, CAST(COALESCE(SUM(u.busy_gpu_seconds), 0) AS BIGINT) AS BusySeconds
-        FROM usage_samples u JOIN allocations a ON a.id = u.allocation_id
-        WHERE a.contract_id = @ContractId AND u.window_start_ms >= @FromMs AND u.window_start_ms < @ToMs
-        GROUP BY a.pool_id
+        SELECT CAST(COALESCE(SUM(busy_gpu_seconds), 0) AS BIGINT)
+        FROM usage_samples
+        WHERE contract_id = @ContractId AND pool_id = @PoolId AND window_start_ms >= @FromMs AND window_start_ms < @ToMs
         """;
 
     public async Task<IReadOnlyList<BilledInterval>> ContractIntervalsAsync(string contractId, DateTimeOffset from, DateTimeOffset to, DateTimeOffset now) =>
@@ -64,9 +64,12 @@ public sealed class BillingRepository(DbScope db)
         (await db.Connection.QueryAsync<CapacityRow>(db.Command(SelectCapacityHistory, new { PoolId = poolId })))
             .Select(r => new CapacityPoint(UnixTime.FromMs(r.AtMs), r.CapacityUnits)).ToList();
 
-    public async Task<IReadOnlyDictionary<string, long>> BusySecondsByPoolAsync(string contractId, DateTimeOffset from, DateTimeOffset to) =>
-        (await db.Connection.QueryAsync<BusyRow>(db.Command(SelectBusySeconds, new { ContractId = contractId, FromMs = UnixTime.ToMs(from), ToMs = UnixTime.ToMs(to) })))
-            .ToDictionary(r => r.PoolId, r => r.BusySeconds, StringComparer.Ordinal);
+    /// <summary>Busy GPU-seconds the contract's meters reported in one pool for windows starting in [from, to).</summary>
+    public Task<long> BusySecondsAsync(string contractId, string poolId, DateTimeOffset from, DateTimeOffset to) =>
+        db.Connection.ExecuteScalarAsync<long>(db.Command(SelectBusySeconds, new
+        {
+            ContractId = contractId, PoolId = poolId, FromMs = UnixTime.ToMs(from), ToMs = UnixTime.ToMs(to),
+        }));
 
     private sealed class IntervalRow
     {
@@ -80,11 +83,5 @@ public sealed class BillingRepository(DbScope db)
     {
         public long AtMs { get; set; }
         public long CapacityUnits { get; set; }
-    }
-
-    private sealed class BusyRow
-    {
-        public string PoolId { get; set; } = "";
-        public long BusySeconds { get; set; }
     }
 }

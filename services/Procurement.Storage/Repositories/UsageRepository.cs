@@ -7,6 +7,8 @@ public sealed record UsageSample(
     string Source,
     string SampleId,
     string AllocationId,
+    string ContractId,
+    string PoolId,
     DateTimeOffset WindowStart,
     DateTimeOffset WindowEnd,
     long BusyGpuSeconds,
@@ -15,34 +17,23 @@ public sealed record UsageSample(
 public sealed class UsageRepository(DbScope db)
 {
     private const string Select = """
-        SELECT source AS Source, sample_id AS SampleId, allocation_id AS AllocationId, window_start_ms AS WindowStartMs,
+        SELECT source AS Source, sample_id AS SampleId, allocation_id AS AllocationId, contract_id AS ContractId, pool_id AS PoolId,
+               window_start_ms AS WindowStartMs,
                window_end_ms AS WindowEndMs, busy_gpu_seconds AS BusyGpuSeconds, received_at_ms AS ReceivedAtMs
         FROM usage_samples WHERE source = @Source AND sample_id = @SampleId
-        """;
-
-    private const string Insert = """
-        INSERT INTO usage_samples (source, sample_id, allocation_id, window_start_ms, window_end_ms, busy_gpu_seconds, received_at_ms)
-        VALUES (@Source, @SampleId, @AllocationId, @WindowStartMs, @WindowEndMs, @BusyGpuSeconds, @ReceivedAtMs)
         """;
 
     public async Task<UsageSample?> FindAsync(string source, string sampleId)
     {
         var r = await db.Connection.QuerySingleOrDefaultAsync<Row>(db.Command(Select, new { Source = source, SampleId = sampleId }));
-        return r is null ? null : new UsageSample(r.Source, r.SampleId, r.AllocationId, UnixTime.FromMs(r.WindowStartMs),
+        return r is null ? null : new UsageSample(r.Source, r.SampleId, r.AllocationId, r.ContractId, r.PoolId, UnixTime.FromMs(r.WindowStartMs),
             UnixTime.FromMs(r.WindowEndMs), r.BusyGpuSeconds, UnixTime.FromMs(r.ReceivedAtMs));
     }
 
-    public Task InsertAsync(UsageSample s) =>
-        db.Connection.ExecuteAsync(db.Command(Insert, new
-        {
-            s.Source, s.SampleId, s.AllocationId, WindowStartMs = UnixTime.ToMs(s.WindowStart), WindowEndMs = UnixTime.ToMs(s.WindowEnd),
-            s.BusyGpuSeconds, ReceivedAtMs = UnixTime.ToMs(s.ReceivedAt),
-        }));
-
     // Portable upsert-or-skip: a sample already stored under (source, sample_id) is left as it is.
     private const string InsertIfAbsent = """
-        INSERT INTO usage_samples (source, sample_id, allocation_id, window_start_ms, window_end_ms, busy_gpu_seconds, received_at_ms)
-        VALUES (@Source, @SampleId, @AllocationId, @WindowStartMs, @WindowEndMs, @BusyGpuSeconds, @ReceivedAtMs)
+        INSERT INTO usage_samples (source, sample_id, allocation_id, contract_id, pool_id, window_start_ms, window_end_ms, busy_gpu_seconds, received_at_ms)
+        VALUES (@Source, @SampleId, @AllocationId, @ContractId, @PoolId, @WindowStartMs, @WindowEndMs, @BusyGpuSeconds, @ReceivedAtMs)
         ON CONFLICT (source, sample_id) DO NOTHING
         """;
 
@@ -64,6 +55,8 @@ public sealed class UsageRepository(DbScope db)
         var source = Parameter(command, "@Source");
         var sampleId = Parameter(command, "@SampleId");
         var allocation = Parameter(command, "@AllocationId");
+        var contract = Parameter(command, "@ContractId");
+        var pool = Parameter(command, "@PoolId");
         var start = Parameter(command, "@WindowStartMs");
         var end = Parameter(command, "@WindowEndMs");
         var busy = Parameter(command, "@BusyGpuSeconds");
@@ -74,6 +67,8 @@ public sealed class UsageRepository(DbScope db)
             source.Value = s.Source;
             sampleId.Value = s.SampleId;
             allocation.Value = s.AllocationId;
+            contract.Value = s.ContractId;
+            pool.Value = s.PoolId;
             start.Value = UnixTime.ToMs(s.WindowStart);
             end.Value = UnixTime.ToMs(s.WindowEnd);
             busy.Value = s.BusyGpuSeconds;
@@ -103,6 +98,8 @@ public sealed class UsageRepository(DbScope db)
         public string Source { get; set; } = "";
         public string SampleId { get; set; } = "";
         public string AllocationId { get; set; } = "";
+        public string ContractId { get; set; } = "";
+        public string PoolId { get; set; } = "";
         public long WindowStartMs { get; set; }
         public long WindowEndMs { get; set; }
         public long BusyGpuSeconds { get; set; }

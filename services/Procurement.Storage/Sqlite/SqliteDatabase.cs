@@ -39,12 +39,16 @@ public sealed class SqliteDatabase
         return connection;
     }
 
-    /// <summary>Opens a connection for reads only: SQLite refuses any write made through it.</summary>
+    /// <summary>
+    /// Opens a connection for reads only: SQLite refuses any write made through it. It is not pooled,
+    /// so the setting never reaches a connection someone else opens; the store keeps it open instead.
+    /// </summary>
     public SqliteConnection OpenReader()
     {
-        var connection = Open();
+        var connection = new SqliteConnection(new SqliteConnectionStringBuilder(ConnectionString) { Pooling = false }.ToString());
+        connection.Open();
         using var pragma = connection.CreateCommand();
-        pragma.CommandText = "PRAGMA query_only = 1;";
+        pragma.CommandText = "PRAGMA synchronous = FULL; PRAGMA busy_timeout = 30000; PRAGMA query_only = 1;";
         pragma.ExecuteNonQuery();
         return connection;
     }
