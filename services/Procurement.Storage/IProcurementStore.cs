@@ -86,8 +86,11 @@ public interface IStoreSession
     Task LockPoolsAsync(IReadOnlyCollection<string> poolIds);
 }
 
-/// <summary>What a repository needs: the connection, the transaction and a cancellation token.</summary>
-public sealed record DbScope(DbConnection Connection, DbTransaction? Transaction, CancellationToken CancellationToken, SqlDialect Dialect)
+/// <summary>
+/// What a repository needs: the connection, the transaction and a cancellation token; and, on the
+/// single SQLite writer, the rows it already knows (<see cref="WriterCache"/>).
+/// </summary>
+public sealed record DbScope(DbConnection Connection, DbTransaction? Transaction, CancellationToken CancellationToken, SqlDialect Dialect, WriterCache? Cache = null)
 {
     public Dapper.CommandDefinition Command(string sql, object? parameters = null) =>
         new(Dialect.Rewrite(sql), parameters, Transaction, cancellationToken: CancellationToken);

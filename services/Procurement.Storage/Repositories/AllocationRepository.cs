@@ -56,8 +56,23 @@ public sealed class AllocationRepository(DbScope db)
     public async Task<Allocation?> GetAsync(string id) =>
         (await db.Connection.QuerySingleOrDefaultAsync<Row>(db.Command(SelectById, new { Id = id })))?.ToDomain();
 
-    public async Task<IReadOnlyList<Allocation>> InPoolAsync(string poolId, AllocationState state) =>
-        (await db.Connection.QueryAsync<Row>(db.Command(SelectByPoolAndState, new { PoolId = poolId, State = Name(state) }))).Select(r => r.ToDomain()).ToList();
+    /// <summary>The pool's allocations in <paramref name="state"/>, ordered by seq (a copy the caller may keep).</summary>
+    public async Task<IReadOnlyList<Allocation>> InPoolAsync(string poolId, AllocationState state)
+    {
+        var key = WriterCache.OpenKey(poolId, state);
+        if (db.Cache is { } cache && cache.OpenAllocations.TryGet(key, out var cached))
+        {
+            return cached.ToList();
+        }
+
+        var list = (await db.Connection.QueryAsync<Row>(db.Command(SelectByPoolAndState, new { PoolId = poolId, State = Name(state) }))).Select(r => r.ToDomain()).ToList();
+        if (db.Cache is { } writer && state is AllocationState.Active or AllocationState.Pending)
+        {
+            writer.OpenAllocations.Put(key, list.ToList());
+        }
+
+        return list;
+    }
 
     public async Task<IReadOnlyList<Allocation>> OpenOfContractAsync(string contractId) =>
         (await db.Connection.QueryAsync<Row>(db.Command(SelectOpenByContract, new { ContractId = contractId }))).Select(r => r.ToDomain()).ToList();
@@ -73,7 +88,11 @@ public sealed class AllocationRepository(DbScope db)
             State = filter.State is { } s ? Name(s) : null, Limit = limit,
         }))).Select(r => r.ToDomain()).ToList();
 
-    public Task InsertAsync(Allocation a) => db.Connection.ExecuteAsync(db.Command(Insert, Row.From(a)));
+    public async Task InsertAsync(Allocation a)
+    {
+        await db.Connection.ExecuteAsync(db.Command(Insert, Row.From(a)));
+        Cached(a.PoolId, a.State, list => InsertBySeq(list, a));
+    }
 
     /// <summary>Writes a transition; fails if the stored state is no longer <paramref name="previousState"/>.</summary>
     public async Task UpdateAsync(Allocation a, AllocationState previousState)
@@ -87,6 +106,31 @@ public sealed class AllocationRepository(DbScope db)
         {
             throw new ConcurrentWriteException(Allocation.ResourceType, a.Id);
         }
+
+        Cached(a.PoolId, previousState, list => list.RemoveAll(x => x.Id == a.Id));
+        Cached(a.PoolId, a.State, list => InsertBySeq(list, a));
+    }
+
+    /// <summary>Applies a write to the writer's cached list of the pool's allocations in an open state.</summary>
+    private void Cached(string poolId, AllocationState state, Action<List<Allocation>> change)
+    {
+        if (db.Cache is not { } cache || state is not (AllocationState.Active or AllocationState.Pending))
+        {
+            return;
+        }
+
+        var key = WriterCache.OpenKey(poolId, state);
+        cache.OpenAllocations.MarkChanged(key);
+        if (cache.OpenAllocations.TryGet(key, out var list))
+        {
+            change(list);
+        }
+    }
+
+    private static void InsertBySeq(List<Allocation> list, Allocation a)
+    {
+        var i = list.FindLastIndex(x => x.Seq < a.Seq) + 1;
+        list.Insert(i, a);
     }
 
     internal static string Name<T>(T value) where T : struct, Enum => EnumNames.ToUpperSnake(value);

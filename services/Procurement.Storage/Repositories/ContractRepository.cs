@@ -4,6 +4,23 @@ using Procurement.Domain.Pools;
 
 namespace Procurement.Storage.Repositories;
 
+/// <summary>A contract as the writer last read it: its row and its (immutable) versions.</summary>
+public sealed class ContractSnapshot
+{
+    internal ContractSnapshot(ContractRepository.ContractRow row, IReadOnlyList<ContractVersion> versions)
+    {
+        Row = row;
+        Versions = versions;
+    }
+
+    internal ContractRepository.ContractRow Row { get; }
+
+    internal IReadOnlyList<ContractVersion> Versions { get; }
+
+    /// <summary>A fresh aggregate each time: callers may change theirs without touching the snapshot.</summary>
+    internal Contract ToDomain() => Row.ToDomain(Versions);
+}
+
 /// <summary>A filter on the state callers see, where EXPIRED is derived from the term end.</summary>
 public sealed record ContractFilter(string? TenantId, ContractState? State);
 
@@ -83,6 +100,11 @@ public sealed class ContractRepository(DbScope db)
 
     public async Task<Contract?> GetAsync(string id)
     {
+        if (db.Cache is { } cache && cache.Contracts.TryGet(id, out var cached))
+        {
+            return cached.ToDomain();
+        }
+
         var row = await db.Connection.QuerySingleOrDefaultAsync<ContractRow>(db.Command(SelectById, new { Id = id }));
         if (row is null)
         {
@@ -90,10 +112,10 @@ public sealed class ContractRepository(DbScope db)
         }
 
         var versions = await LoadVersionsAsync([id]);
-        return row.ToDomain(versions[id]);
+        return Remember(row, versions[id]);
     }
 
-    /// <summary>Several contracts in two queries (rows, then all their versions).</summary>
+    /// <summary>Several contracts in two queries (rows, then all their versions); the writer's known ones in none.</summary>
     public async Task<IReadOnlyList<Contract>> GetManyAsync(IReadOnlyCollection<string> ids)
     {
         if (ids.Count == 0)
@@ -101,9 +123,39 @@ public sealed class ContractRepository(DbScope db)
             return [];
         }
 
-        var rows = (await db.Connection.QueryAsync<ContractRow>(db.Command(SelectByIds, new { Ids = ids.ToArray() }))).ToList();
+        var result = new List<Contract>(ids.Count);
+        var missing = ids;
+        if (db.Cache is { } cache)
+        {
+            missing = [];
+            foreach (var id in ids)
+            {
+                if (cache.Contracts.TryGet(id, out var cached))
+                {
+                    result.Add(cached.ToDomain());
+                }
+                else
+                {
+                    ((List<string>)missing).Add(id);
+                }
+            }
+
+            if (missing.Count == 0)
+            {
+                return result;
+            }
+        }
+
+        var rows = (await db.Connection.QueryAsync<ContractRow>(db.Command(SelectByIds, new { Ids = missing.ToArray() }))).ToList();
         var versions = await LoadVersionsAsync(rows.Select(r => r.Id).ToArray());
-        return rows.Select(r => r.ToDomain(versions[r.Id])).ToList();
+        result.AddRange(rows.Select(r => Remember(r, versions[r.Id])));
+        return result;
+    }
+
+    private Contract Remember(ContractRow row, List<ContractVersion> versions)
+    {
+        db.Cache?.Contracts.Put(row.Id, new ContractSnapshot(row, versions));
+        return row.ToDomain(versions);
     }
 
     /// <summary>Contracts in creation order after <paramref name="afterSeq"/>, with their list positions.</summary>
@@ -128,6 +180,7 @@ public sealed class ContractRepository(DbScope db)
 
     public async Task InsertAsync(Contract contract)
     {
+        db.Cache?.Contracts.Invalidate(contract.Id);
         await db.Connection.ExecuteAsync(db.Command(InsertContract, ContractRow.From(contract)));
         await WriteNewVersionsAsync(contract);
     }
@@ -135,6 +188,7 @@ public sealed class ContractRepository(DbScope db)
     /// <summary>Writes a changed contract; fails if it changed since <paramref name="previousRevision"/>.</summary>
     public async Task UpdateAsync(Contract contract, long previousRevision)
     {
+        db.Cache?.Contracts.Invalidate(contract.Id);
         var row = ContractRow.From(contract);
         var changed = await db.Connection.ExecuteAsync(db.Command(UpdateContract, new
         {
@@ -212,7 +266,7 @@ public sealed class ContractRepository(DbScope db)
 
     private static ContractState ParseState(string name) => Enum.Parse<ContractState>(name, ignoreCase: true);
 
-    private sealed class ContractRow
+    internal sealed class ContractRow
     {
         public long Seq { get; set; }
         public string Id { get; set; } = "";

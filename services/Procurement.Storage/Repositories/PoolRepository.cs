@@ -32,8 +32,18 @@ public sealed class PoolRepository(DbScope db)
 
     public async Task<Pool?> GetAsync(string id)
     {
-        var row = await db.Connection.QuerySingleOrDefaultAsync<PoolRow>(db.Command(SelectById, new { Id = id }));
-        return row?.ToDomain();
+        if (db.Cache is { } cache && cache.Pools.TryGet(id, out var cached))
+        {
+            return cached;
+        }
+
+        var pool = (await db.Connection.QuerySingleOrDefaultAsync<PoolRow>(db.Command(SelectById, new { Id = id })))?.ToDomain();
+        if (pool is not null)
+        {
+            db.Cache?.Pools.Put(id, pool);
+        }
+
+        return pool;
     }
 
     public async Task<IReadOnlyList<Pool>> GetManyAsync(IReadOnlyCollection<string> ids)
@@ -56,6 +66,7 @@ public sealed class PoolRepository(DbScope db)
 
     public async Task InsertAsync(Pool pool)
     {
+        db.Cache?.Pools.Invalidate(pool.Id);
         await db.Connection.ExecuteAsync(db.Command(Insert, PoolRow.From(pool)));
         await db.Connection.ExecuteAsync(db.Command(InsertCapacityChange,
             new { PoolId = pool.Id, EffectiveAtMs = UnixTime.ToMs(pool.CreatedAt), pool.CapacityUnits }));
@@ -64,6 +75,7 @@ public sealed class PoolRepository(DbScope db)
     /// <summary>Writes a capacity change and its history row; fails if the pool changed since <paramref name="previousRevision"/>.</summary>
     public async Task UpdateCapacityAsync(Pool pool, long previousRevision)
     {
+        db.Cache?.Pools.Invalidate(pool.Id);
         var row = PoolRow.From(pool);
         var changed = await db.Connection.ExecuteAsync(db.Command(UpdateCapacity,
             new { row.Id, row.CapacityUnits, row.Revision, row.UpdatedAtMs, PreviousRevision = previousRevision }));

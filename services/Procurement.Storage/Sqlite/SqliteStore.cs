@@ -25,6 +25,7 @@ public sealed partial class SqliteStore : IProcurementStore, IAsyncDisposable
     private readonly Channel<WorkItem> _queue = Channel.CreateUnbounded<WorkItem>(new UnboundedChannelOptions { SingleReader = true });
     private readonly Task _writer;
     private readonly ConcurrentBag<SqliteConnection> _readers = [];
+    private readonly WriterCache _cache = new();
     private volatile bool _disposed;
     private TaskCompletionSource _nextCommit = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
@@ -136,6 +137,7 @@ public sealed partial class SqliteStore : IProcurementStore, IAsyncDisposable
         }
         catch (Exception ex)
         {
+            _cache.Clear();
             Log.BeginFailed(_logger, ex, batch.Count);
             foreach (var item in batch)
             {
@@ -148,7 +150,7 @@ public sealed partial class SqliteStore : IProcurementStore, IAsyncDisposable
         var succeeded = new List<WorkItem>(batch.Count);
         using (tx)
         {
-            var session = new StoreSession(new DbScope(connection, tx, CancellationToken.None, SqliteDialect.Instance));
+            var session = new StoreSession(new DbScope(connection, tx, CancellationToken.None, SqliteDialect.Instance, _cache));
             var useSavepoints = batch.Count > 1;
             for (var i = 0; i < batch.Count; i++)
             {
@@ -159,6 +161,7 @@ public sealed partial class SqliteStore : IProcurementStore, IAsyncDisposable
                     tx.Save(savepoint);
                 }
 
+                _cache.BeginUnit();
                 try
                 {
                     await item.RunAsync(session).ConfigureAwait(false);
@@ -171,6 +174,7 @@ public sealed partial class SqliteStore : IProcurementStore, IAsyncDisposable
                 }
                 catch (Exception ex)
                 {
+                    _cache.UnitFailed();
                     if (useSavepoints)
                     {
                         tx.Rollback(savepoint);
@@ -194,6 +198,7 @@ public sealed partial class SqliteStore : IProcurementStore, IAsyncDisposable
             }
             catch (Exception ex)
             {
+                _cache.Clear();
                 Log.CommitFailed(_logger, ex, succeeded.Count);
                 foreach (var item in succeeded)
                 {

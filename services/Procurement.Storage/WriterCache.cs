@@ -1,0 +1,116 @@
+namespace Procurement.Storage;
+
+/// <summary>
+/// Rows the single SQLite writer has read or written, kept so that a decision does not read back
+/// what the writer already knows: pools, contracts, and each pool's ACTIVE and PENDING allocations.
+/// It mirrors exactly what the writer's own connection would read, committed or not yet committed
+/// in the current group.
+/// </summary>
+/// <remarks>
+/// Sound only where one writer makes every change to these tables (SQLite; other processes write
+/// only API keys). Each unit of work starts with <see cref="BeginUnit"/>; an entry the unit changed,
+/// or loaded after changing it, is dropped if the unit fails (its savepoint rolled back), and
+/// everything is dropped if a group's commit fails. Used by one unit at a time, so it needs no locks.
+/// </remarks>
+public sealed class WriterCache
+{
+    private readonly List<ICacheTable> _tables = [];
+
+    public WriterCache()
+    {
+        Pools = Add(new CacheTable<Domain.Pools.Pool>());
+        Contracts = Add(new CacheTable<Repositories.ContractSnapshot>());
+        OpenAllocations = Add(new CacheTable<List<Domain.Allocations.Allocation>>());
+    }
+
+    /// <summary>Pools by id.</summary>
+    public CacheTable<Domain.Pools.Pool> Pools { get; }
+
+    /// <summary>Contracts by id, as row data and versions (callers get a fresh aggregate each time).</summary>
+    public CacheTable<Repositories.ContractSnapshot> Contracts { get; }
+
+    /// <summary>A pool's allocations in one open state, ordered by seq, keyed by <see cref="OpenKey"/>.</summary>
+    public CacheTable<List<Domain.Allocations.Allocation>> OpenAllocations { get; }
+
+    public static string OpenKey(string poolId, Domain.Allocations.AllocationState state) => $"{poolId}\n{state}";
+
+    public void BeginUnit()
+    {
+        foreach (var t in _tables)
+        {
+            t.BeginUnit();
+        }
+    }
+
+    /// <summary>The unit's savepoint was rolled back: forget what it changed.</summary>
+    public void UnitFailed()
+    {
+        foreach (var t in _tables)
+        {
+            t.UnitFailed();
+        }
+    }
+
+    /// <summary>The group's transaction was rolled back (or never began): forget everything.</summary>
+    public void Clear()
+    {
+        foreach (var t in _tables)
+        {
+            t.Clear();
+        }
+    }
+
+    private T Add<T>(T table) where T : ICacheTable
+    {
+        _tables.Add(table);
+        return table;
+    }
+
+    private interface ICacheTable
+    {
+        void BeginUnit();
+
+        void UnitFailed();
+
+        void Clear();
+    }
+
+    public sealed class CacheTable<TValue> : ICacheTable where TValue : class
+    {
+        private readonly Dictionary<string, TValue> _entries = new(StringComparer.Ordinal);
+        private readonly HashSet<string> _changedInUnit = new(StringComparer.Ordinal);
+
+        public bool TryGet(string key, out TValue value) => _entries.TryGetValue(key, out value!);
+
+        /// <summary>Remembers what the writer's connection returned for <paramref name="key"/>.</summary>
+        public void Put(string key, TValue value) => _entries[key] = value;
+
+        /// <summary>The unit is about to change <paramref name="key"/>: it is read again next time.</summary>
+        public void Invalidate(string key)
+        {
+            _entries.Remove(key);
+            _changedInUnit.Add(key);
+        }
+
+        /// <summary>The unit changes the entry in place (it stays cached while the unit succeeds).</summary>
+        public void MarkChanged(string key) => _changedInUnit.Add(key);
+
+        void ICacheTable.BeginUnit() => _changedInUnit.Clear();
+
+        void ICacheTable.UnitFailed()
+        {
+            foreach (var key in _changedInUnit)
+            {
+                _entries.Remove(key);
+            }
+
+            _changedInUnit.Clear();
+        }
+
+        void ICacheTable.Clear()
+        {
+            _entries.Clear();
+            _changedInUnit.Clear();
+        }
+    }
+}
