@@ -19,6 +19,12 @@ public interface IProcurementStore
     Task<T> ReadAsync<T>(Func<IStoreSession, Task<T>> read, CancellationToken cancellationToken);
 
     /// <summary>
+    /// Runs a read made of a single statement, which is consistent by itself, so a provider may skip
+    /// opening a snapshot for it (the per-call API key lookup).
+    /// </summary>
+    Task<T> ReadStatementAsync<T>(Func<IStoreSession, Task<T>> read, CancellationToken cancellationToken) => ReadAsync(read, cancellationToken);
+
+    /// <summary>
     /// Runs <paramref name="unitOfWork"/> in a write transaction. If it throws, none of its writes
     /// remain and the exception reaches the caller; otherwise its result is returned after commit.
     /// </summary>
@@ -90,8 +96,11 @@ public interface IStoreSession
 /// What a repository needs: the connection, the transaction and a cancellation token; and, on the
 /// single SQLite writer, the rows it already knows (<see cref="WriterCache"/>).
 /// </summary>
-public sealed record DbScope(DbConnection Connection, DbTransaction? Transaction, CancellationToken CancellationToken, SqlDialect Dialect, WriterCache? Cache = null)
+public sealed record DbScope(DbConnection Connection, DbTransaction? Transaction, CancellationToken CancellationToken, SqlDialect Dialect, WriterCache? Cache = null, PreparedCommands? Commands = null)
 {
+    /// <summary>A statement with hand-bound parameters, prepared once per connection where <see cref="Commands"/> keeps them (the hot paths).</summary>
+    public Statement Statement(string sql) => new(this, sql);
+
     public Dapper.CommandDefinition Command(string sql, object? parameters = null) =>
         new(Dialect.Rewrite(sql), parameters, Transaction, cancellationToken: CancellationToken);
 }

@@ -53,7 +53,7 @@ public sealed class ApiKeys(IProcurementStore store, TimeProvider time)
     /// <summary>The principal of a live key, or null. Read on every call, so a revocation takes effect at once.</summary>
     public async Task<Principal?> AuthenticateAsync(string key, CancellationToken cancellationToken)
     {
-        var record = await store.ReadAsync(s => s.ApiKeys.FindByHashAsync(Hash(key)), cancellationToken);
+        var record = await store.ReadStatementAsync(s => s.ApiKeys.FindByHashAsync(Hash(key)), cancellationToken);
         if (record is null || record.RevokedAt is not null || !RoleNames.TryParse(record.Role, out var role))
         {
             return null;

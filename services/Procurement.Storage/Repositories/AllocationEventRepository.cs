@@ -33,12 +33,14 @@ public sealed class AllocationEventRepository(DbScope db)
         LIMIT @Limit
         """;
 
-    public Task AppendAsync(AllocationEvent e) =>
-        db.Connection.ExecuteAsync(db.Command(db.Dialect.InsertAllocationEvent, new
-        {
-            OccurredAtMs = UnixTime.ToMs(e.OccurredAt), Type = EnumNames.ToUpperSnake(e.Type), Cause = EnumNames.ToUpperSnake(e.Cause),
-            e.AllocationId, e.ContractId, e.TenantId, e.PoolId, e.Units, State = EnumNames.ToUpperSnake(e.State), e.PreemptedBy,
-        }));
+    public async Task AppendAsync(AllocationEvent e)
+    {
+        using var statement = db.Statement(db.Dialect.InsertAllocationEvent);
+        await statement.Bind("@OccurredAtMs", UnixTime.ToMs(e.OccurredAt)).Bind("@Type", EnumNames.ToUpperSnake(e.Type))
+            .Bind("@Cause", EnumNames.ToUpperSnake(e.Cause)).Bind("@AllocationId", e.AllocationId).Bind("@ContractId", e.ContractId)
+            .Bind("@TenantId", e.TenantId).Bind("@PoolId", e.PoolId).Bind("@Units", e.Units).Bind("@State", EnumNames.ToUpperSnake(e.State))
+            .Bind("@PreemptedBy", e.PreemptedBy).ExecuteAsync();
+    }
 
     public async Task<IReadOnlyList<AllocationEvent>> ListAfterAsync(long afterSeq, AllocationEventFilter filter, int limit) =>
         (await db.Connection.QueryAsync<Row>(db.Command(SelectAfter, new

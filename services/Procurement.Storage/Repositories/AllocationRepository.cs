@@ -51,10 +51,17 @@ public sealed class AllocationRepository(DbScope db)
         WHERE id = @Id AND state = @PreviousState
         """;
 
-    public Task<long> NextSeqAsync() => db.Connection.ExecuteScalarAsync<long>(db.Command(db.Dialect.NextAllocationSeq));
+    public async Task<long> NextSeqAsync()
+    {
+        using var statement = db.Statement(db.Dialect.NextAllocationSeq);
+        return await statement.ScalarAsync<long>();
+    }
 
-    public async Task<Allocation?> GetAsync(string id) =>
-        (await db.Connection.QuerySingleOrDefaultAsync<Row>(db.Command(SelectById, new { Id = id })))?.ToDomain();
+    public async Task<Allocation?> GetAsync(string id)
+    {
+        using var statement = db.Statement(SelectById);
+        return await statement.Bind("@Id", id).FirstOrDefaultAsync(Read);
+    }
 
     /// <summary>The pool's allocations in <paramref name="state"/>, ordered by seq (a copy the caller may keep).</summary>
     public async Task<IReadOnlyList<Allocation>> InPoolAsync(string poolId, AllocationState state)
@@ -90,7 +97,15 @@ public sealed class AllocationRepository(DbScope db)
 
     public async Task InsertAsync(Allocation a)
     {
-        await db.Connection.ExecuteAsync(db.Command(Insert, Row.From(a)));
+        var row = Row.From(a);
+        using (var statement = db.Statement(Insert))
+        {
+            await statement.Bind("@Seq", row.Seq).Bind("@Id", row.Id).Bind("@ContractId", row.ContractId).Bind("@TenantId", row.TenantId)
+                .Bind("@PoolId", row.PoolId).Bind("@Units", row.Units).Bind("@State", row.State).Bind("@Cause", row.Cause)
+                .Bind("@RequestedAtMs", row.RequestedAtMs).Bind("@AdmittedAtMs", row.AdmittedAtMs).Bind("@EndedAtMs", row.EndedAtMs)
+                .Bind("@EndTimeMs", row.EndTimeMs).Bind("@DurationMs", row.DurationMs).ExecuteAsync();
+        }
+
         Cached(a.PoolId, a.State, list => InsertBySeq(list, a));
     }
 
@@ -98,10 +113,13 @@ public sealed class AllocationRepository(DbScope db)
     public async Task UpdateAsync(Allocation a, AllocationState previousState)
     {
         var row = Row.From(a);
-        var changed = await db.Connection.ExecuteAsync(db.Command(Update, new
+        int changed;
+        using (var statement = db.Statement(Update))
         {
-            row.Id, row.State, row.Cause, row.AdmittedAtMs, row.EndedAtMs, row.EndTimeMs, PreviousState = Name(previousState),
-        }));
+            changed = await statement.Bind("@Id", row.Id).Bind("@State", row.State).Bind("@Cause", row.Cause).Bind("@AdmittedAtMs", row.AdmittedAtMs)
+                .Bind("@EndedAtMs", row.EndedAtMs).Bind("@EndTimeMs", row.EndTimeMs).Bind("@PreviousState", Name(previousState)).ExecuteAsync();
+        }
+
         if (changed != 1)
         {
             throw new ConcurrentWriteException(Allocation.ResourceType, a.Id);
@@ -134,6 +152,16 @@ public sealed class AllocationRepository(DbScope db)
     }
 
     internal static string Name<T>(T value) where T : struct, Enum => EnumNames.ToUpperSnake(value);
+
+    /// <summary>Maps a row selected with <see cref="Columns"/>, in its order.</summary>
+    private static Allocation Read(System.Data.Common.DbDataReader r) => new Row
+    {
+        Seq = r.GetInt64(0), Id = r.GetString(1), ContractId = r.GetString(2), TenantId = r.GetString(3), PoolId = r.GetString(4),
+        Units = r.GetInt64(5), State = r.GetString(6), Cause = r.GetString(7), RequestedAtMs = r.GetInt64(8),
+        AdmittedAtMs = NullableInt64(r, 9), EndedAtMs = NullableInt64(r, 10), EndTimeMs = NullableInt64(r, 11), DurationMs = NullableInt64(r, 12),
+    }.ToDomain();
+
+    private static long? NullableInt64(System.Data.Common.DbDataReader r, int i) => r.IsDBNull(i) ? null : r.GetInt64(i);
 
     private sealed class Row
     {

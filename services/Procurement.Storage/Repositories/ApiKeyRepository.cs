@@ -23,8 +23,12 @@ public sealed class ApiKeyRepository(DbScope db)
 
     public async Task<ApiKeyRecord?> FindByHashAsync(string keyHash)
     {
-        var row = await db.Connection.QuerySingleOrDefaultAsync<Row>(db.Command(SelectByHash, new { KeyHash = keyHash }));
-        return row?.ToRecord();
+        using var statement = db.Statement(SelectByHash);
+        return await statement.Bind("@KeyHash", keyHash).FirstOrDefaultAsync(r => new Row
+        {
+            Id = r.GetString(0), KeyHash = r.GetString(1), Role = r.GetString(2), TenantId = r.IsDBNull(3) ? null : r.GetString(3),
+            Label = r.IsDBNull(4) ? null : r.GetString(4), CreatedAtMs = r.GetInt64(5), RevokedAtMs = r.IsDBNull(6) ? null : r.GetInt64(6),
+        }.ToRecord());
     }
 
     public async Task<IReadOnlyList<ApiKeyRecord>> ListAsync() =>

@@ -32,11 +32,13 @@ public sealed class AuditRepository(DbScope db)
         LIMIT @Limit
         """;
 
-    public Task AppendAsync(AuditEvent e) =>
-        db.Connection.ExecuteAsync(db.Command(Insert, new
-        {
-            OccurredAtMs = UnixTime.ToMs(e.OccurredAt), e.KeyId, e.Role, e.TenantId, e.Method, e.RequestId, e.ResourceType, e.ResourceId,
-        }));
+    public async Task AppendAsync(AuditEvent e)
+    {
+        using var statement = db.Statement(Insert);
+        await statement.Bind("@OccurredAtMs", UnixTime.ToMs(e.OccurredAt)).Bind("@KeyId", e.KeyId).Bind("@Role", e.Role)
+            .Bind("@TenantId", e.TenantId).Bind("@Method", e.Method).Bind("@RequestId", e.RequestId)
+            .Bind("@ResourceType", e.ResourceType).Bind("@ResourceId", e.ResourceId).ExecuteAsync();
+    }
 
     public async Task<IReadOnlyList<AuditEvent>> ListAsync(string? resourceType, string? resourceId, long afterSeq, int limit)
     {

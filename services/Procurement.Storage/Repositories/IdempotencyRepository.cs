@@ -22,28 +22,20 @@ public sealed class IdempotencyRepository(DbScope db)
 
     public async Task<IdempotencyRecord?> FindAsync(string scope, string requestId)
     {
-        var row = await db.Connection.QuerySingleOrDefaultAsync<Row>(db.Command(Select, new { Scope = scope, RequestId = requestId }));
-        return row is null ? null : new IdempotencyRecord(row.Scope, row.RequestId, row.Method, row.RequestHash, row.Response, UnixTime.FromMs(row.CreatedAtMs));
+        using var statement = db.Statement(Select);
+        return await statement.Bind("@Scope", scope).Bind("@RequestId", requestId).FirstOrDefaultAsync(r =>
+            new IdempotencyRecord(r.GetString(0), r.GetString(1), r.GetString(2), r.GetString(3), (byte[])r.GetValue(4), UnixTime.FromMs(r.GetInt64(5))));
     }
 
-    public Task InsertAsync(IdempotencyRecord record) =>
-        db.Connection.ExecuteAsync(db.Command(Insert, new
-        {
-            record.Scope, record.RequestId, record.Method, record.RequestHash, record.Response,
-            CreatedAtMs = UnixTime.ToMs(record.CreatedAt),
-        }));
+    public async Task InsertAsync(IdempotencyRecord record)
+    {
+        using var statement = db.Statement(Insert);
+        await statement.Bind("@Scope", record.Scope).Bind("@RequestId", record.RequestId).Bind("@Method", record.Method)
+            .Bind("@RequestHash", record.RequestHash).Bind("@Response", record.Response).Bind("@CreatedAtMs", UnixTime.ToMs(record.CreatedAt))
+            .ExecuteAsync();
+    }
 
     /// <summary>Forgets records created before <paramref name="cutoff"/>; returns how many.</summary>
     public Task<int> DeleteOlderThanAsync(DateTimeOffset cutoff) =>
         db.Connection.ExecuteAsync(db.Command(DeleteOlderThan, new { CutoffMs = UnixTime.ToMs(cutoff) }));
-
-    private sealed class Row
-    {
-        public string Scope { get; set; } = "";
-        public string RequestId { get; set; } = "";
-        public string Method { get; set; } = "";
-        public string RequestHash { get; set; } = "";
-        public byte[] Response { get; set; } = [];
-        public long CreatedAtMs { get; set; }
-    }
 }

@@ -24,7 +24,7 @@ public sealed partial class SqliteStore : IProcurementStore, IAsyncDisposable
     private readonly ILogger<SqliteStore> _logger;
     private readonly Channel<WorkItem> _queue = Channel.CreateUnbounded<WorkItem>(new UnboundedChannelOptions { SingleReader = true });
     private readonly Task _writer;
-    private readonly ConcurrentBag<SqliteConnection> _readers = [];
+    private readonly ConcurrentBag<PreparedCommands> _readers = [];
     private readonly WriterCache _cache = new();
     private volatile bool _disposed;
     private TaskCompletionSource _nextCommit = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -38,42 +38,60 @@ public sealed partial class SqliteStore : IProcurementStore, IAsyncDisposable
 
     public Task NextCommit => Volatile.Read(ref _nextCommit).Task;
 
-    public async Task<T> ReadAsync<T>(Func<IStoreSession, Task<T>> read, CancellationToken cancellationToken)
+    public Task<T> ReadAsync<T>(Func<IStoreSession, Task<T>> read, CancellationToken cancellationToken) =>
+        ReadOnReaderAsync(read, snapshot: true, cancellationToken);
+
+    public Task<T> ReadStatementAsync<T>(Func<IStoreSession, Task<T>> read, CancellationToken cancellationToken) =>
+        ReadOnReaderAsync(read, snapshot: false, cancellationToken);
+
+    private async Task<T> ReadOnReaderAsync<T>(Func<IStoreSession, Task<T>> read, bool snapshot, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
-        var connection = _readers.TryTake(out var idle) ? idle : _database.OpenReader();
+        var reader = _readers.TryTake(out var idle) ? idle : new PreparedCommands(_database.OpenReader());
+        var connection = (SqliteConnection)reader.Connection;
         try
         {
-            // Deferred, so a read never takes the write lock (an IMMEDIATE one would queue behind the
-            // writer); its first query fixes one snapshot of the WAL for every query of the read.
             T result;
-            using (var tx = connection.BeginTransaction(deferred: true))
+            if (snapshot)
             {
-                result = await read(new StoreSession(new DbScope(connection, tx, cancellationToken, SqliteDialect.Instance)));
+                // Deferred, so a read never takes the write lock (an IMMEDIATE one would queue behind the
+                // writer); its first query fixes one snapshot of the WAL for every query of the read.
+                using var tx = connection.BeginTransaction(deferred: true);
+                result = await read(new StoreSession(new DbScope(connection, tx, cancellationToken, SqliteDialect.Instance, Commands: reader)));
                 tx.Commit();
             }
+            else
+            {
+                result = await read(new StoreSession(new DbScope(connection, null, cancellationToken, SqliteDialect.Instance, Commands: reader)));
+            }
 
-            ReturnReader(connection);
+            ReturnReader(reader);
             return result;
         }
         catch
         {
             // A read that failed part-way may leave its connection in any state; it is not reused.
-            await connection.DisposeAsync();
+            Close(reader);
             throw;
         }
     }
 
-    private void ReturnReader(SqliteConnection connection)
+    private void ReturnReader(PreparedCommands reader)
     {
         if (_disposed || _readers.Count >= MaxIdleReaders)
         {
-            connection.Dispose();
+            Close(reader);
         }
         else
         {
-            _readers.Add(connection);
+            _readers.Add(reader);
         }
+    }
+
+    private static void Close(PreparedCommands reader)
+    {
+        reader.Dispose();
+        reader.Connection.Dispose();
     }
 
     public Task<T> WriteAsync<T>(Func<IStoreSession, Task<T>> unitOfWork, CancellationToken cancellationToken)
@@ -94,15 +112,16 @@ public sealed partial class SqliteStore : IProcurementStore, IAsyncDisposable
         _queue.Writer.TryComplete();
         await _writer.ConfigureAwait(false);
         _disposed = true;
-        while (_readers.TryTake(out var connection))
+        while (_readers.TryTake(out var reader))
         {
-            await connection.DisposeAsync().ConfigureAwait(false);
+            Close(reader);
         }
     }
 
     private async Task WriteLoopAsync()
     {
         await using var connection = _database.Open();
+        using var commands = new PreparedCommands(connection);
         var batch = new List<WorkItem>(MaxBatchSize);
         var reader = _queue.Reader;
         while (await reader.WaitToReadAsync().ConfigureAwait(false))
@@ -123,12 +142,12 @@ public sealed partial class SqliteStore : IProcurementStore, IAsyncDisposable
 
             if (batch.Count > 0)
             {
-                await RunBatchAsync(connection, batch).ConfigureAwait(false);
+                await RunBatchAsync(connection, commands, batch).ConfigureAwait(false);
             }
         }
     }
 
-    private async Task RunBatchAsync(SqliteConnection connection, List<WorkItem> batch)
+    private async Task RunBatchAsync(SqliteConnection connection, PreparedCommands commands, List<WorkItem> batch)
     {
         SqliteTransaction tx;
         try
@@ -150,7 +169,7 @@ public sealed partial class SqliteStore : IProcurementStore, IAsyncDisposable
         var succeeded = new List<WorkItem>(batch.Count);
         using (tx)
         {
-            var session = new StoreSession(new DbScope(connection, tx, CancellationToken.None, SqliteDialect.Instance, _cache));
+            var session = new StoreSession(new DbScope(connection, tx, CancellationToken.None, SqliteDialect.Instance, _cache, commands));
             var useSavepoints = batch.Count > 1;
             for (var i = 0; i < batch.Count; i++)
             {

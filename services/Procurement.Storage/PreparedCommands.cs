@@ -1,0 +1,120 @@
+using System.Data.Common;
+
+namespace Procurement.Storage;
+
+/// <summary>
+/// Commands kept prepared on one long-lived connection (the SQLite writer's, or a kept-open reader's),
+/// by SQL text. The hot statements of admission, ingestion and authentication run thousands of times
+/// a second; preparing each once per connection instead of once per call is most of their cost.
+/// Used by one unit of work at a time, like its connection.
+/// </summary>
+public sealed class PreparedCommands(DbConnection connection) : IDisposable
+{
+    private readonly Dictionary<string, DbCommand> _commands = new(StringComparer.Ordinal);
+
+    public DbConnection Connection { get; } = connection;
+
+    internal DbCommand Get(string sql, DbTransaction? transaction)
+    {
+        if (!_commands.TryGetValue(sql, out var command))
+        {
+            command = Connection.CreateCommand();
+            command.CommandText = sql;
+            _commands[sql] = command;
+        }
+
+        command.Transaction = transaction;
+        return command;
+    }
+
+    public void Dispose()
+    {
+        foreach (var command in _commands.Values)
+        {
+            command.Dispose();
+        }
+
+        _commands.Clear();
+    }
+}
+
+/// <summary>
+/// One statement with hand-bound parameters: prepared once per connection where the scope keeps
+/// commands (<see cref="DbScope.Commands"/>), otherwise created and disposed with this object.
+/// </summary>
+public readonly struct Statement : IDisposable
+{
+    private readonly DbCommand _command;
+    private readonly bool _owned;
+    private readonly CancellationToken _cancellationToken;
+
+    internal Statement(DbScope db, string sql)
+    {
+        var text = db.Dialect.Rewrite(sql);
+        _owned = db.Commands is null || !ReferenceEquals(db.Commands.Connection, db.Connection);
+        _command = _owned ? db.Connection.CreateCommand() : db.Commands!.Get(text, db.Transaction);
+        if (_owned)
+        {
+            _command.CommandText = text;
+            _command.Transaction = db.Transaction;
+        }
+
+        _cancellationToken = db.CancellationToken;
+    }
+
+    /// <summary>Sets a parameter, adding it the first time this command sees its name.</summary>
+    public Statement Bind(string name, object? value)
+    {
+        var parameters = _command.Parameters;
+        var i = parameters.IndexOf(name);
+        DbParameter p;
+        if (i < 0)
+        {
+            p = _command.CreateParameter();
+            p.ParameterName = name;
+            parameters.Add(p);
+        }
+        else
+        {
+            p = parameters[i];
+        }
+
+        p.Value = value ?? DBNull.Value;
+        return this;
+    }
+
+    public Task<int> ExecuteAsync() => _command.ExecuteNonQueryAsync(_cancellationToken);
+
+    public async Task<T?> ScalarAsync<T>()
+    {
+        var value = await _command.ExecuteScalarAsync(_cancellationToken);
+        return value is null or DBNull ? default : (T)Convert.ChangeType(value, typeof(T), System.Globalization.CultureInfo.InvariantCulture);
+    }
+
+    /// <summary>The first row mapped by <paramref name="map"/>, or default when there is none.</summary>
+    public async Task<T?> FirstOrDefaultAsync<T>(Func<DbDataReader, T> map)
+    {
+        await using var reader = await _command.ExecuteReaderAsync(_cancellationToken);
+        return await reader.ReadAsync(_cancellationToken) ? map(reader) : default;
+    }
+
+    public async Task<List<T>> ListAsync<T>(Func<DbDataReader, T> map)
+    {
+        var result = new List<T>();
+        await using var reader = await _command.ExecuteReaderAsync(_cancellationToken);
+        while (await reader.ReadAsync(_cancellationToken))
+        {
+            result.Add(map(reader));
+        }
+
+        return result;
+    }
+
+    public void Dispose()
+    {
+        if (_owned)
+        {
+            _command.Dispose();
+        }
+    }
+}
