@@ -31,9 +31,29 @@ await using (var server = await BenchServer.StartAsync(dll, Path.Combine(work, "
     // 1. Read path against the stack's ceiling (Health/Check), 64 concurrent streams.
     if (Runs("read"))
     {
-    var health = await H2LoadAsync(server, "/grpc.health.v1.Health/Check", new HealthCheckRequest(), withKey: false, seconds);
-    var getContract = await H2LoadAsync(server, "/procurement.v1.ContractService/GetContract", new GetContractRequest { ContractId = contractIds[0] }, withKey: true, seconds);
-    var poolStatus = await H2LoadAsync(server, "/procurement.v1.AllocationService/GetPoolStatus", new GetPoolStatusRequest { PoolId = pool }, withKey: true, seconds);
+    // Each path is warmed up first (JIT tiering), then measured twice, interleaved, keeping the best
+    // of the two: on a shared 2-core machine a single 5 s window swings by tens of percent.
+    (string Path, IMessage Request, bool WithKey)[] reads =
+    [
+        ("/grpc.health.v1.Health/Check", new HealthCheckRequest(), false),
+        ("/procurement.v1.ContractService/GetContract", new GetContractRequest { ContractId = contractIds[0] }, true),
+        ("/procurement.v1.AllocationService/GetPoolStatus", new GetPoolStatusRequest { PoolId = pool }, true),
+    ];
+    var best = new double[reads.Length];
+    foreach (var r in reads)
+    {
+        await H2LoadAsync(server, r.Path, r.Request, r.WithKey, 2);
+    }
+
+    for (var round = 0; round < 2; round++)
+    {
+        for (var i = 0; i < reads.Length; i++)
+        {
+            best[i] = Math.Max(best[i], await H2LoadAsync(server, reads[i].Path, reads[i].Request, reads[i].WithKey, seconds));
+        }
+    }
+
+    var (health, getContract, poolStatus) = (best[0], best[1], best[2]);
     rows.Add(("GetContract, 64 streams (h2load)", Rate(getContract, "req/s"), Rate(health, "req/s Health/Check"), Ratio(getContract, health), "≥ 0.5"));
     rows.Add(("GetPoolStatus, 64 streams (h2load)", Rate(poolStatus, "req/s"), Rate(health, "req/s Health/Check"), Ratio(poolStatus, health), "≥ 0.5"));
     }
@@ -196,6 +216,7 @@ static async Task<double> H2LoadAsync(BenchServer server, string path, IMessage 
     }
 
     args.Add($"{server.Endpoint.ToString().TrimEnd('/')}{path}");
+    Console.Error.WriteLine($"h2load {path} on server pid {server.ProcessId}");
     var output = await Shell.RunAsync("h2load", args);
     File.Delete(body);
     var match = Regex.Match(output, @"finished in [\d.]+\w+, ([\d.]+) req/s");

@@ -55,12 +55,14 @@ public sealed partial class PostgresStore : IProcurementStore, IAsyncDisposable
         tx.Commit();
     }
 
+    private readonly CommittedContractVersions _committed = new();
+
     public async Task<T> ReadAsync<T>(Func<IStoreSession, Task<T>> read, CancellationToken cancellationToken)
     {
         await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken);
         // One snapshot for every query of the read.
         await using var tx = await connection.BeginTransactionAsync(System.Data.IsolationLevel.RepeatableRead, cancellationToken);
-        var result = await read(new StoreSession(new DbScope(connection, tx, cancellationToken, PostgresDialect.Instance)));
+        var result = await read(new StoreSession(new DbScope(connection, tx, cancellationToken, PostgresDialect.Instance, Committed: _committed)));
         await tx.CommitAsync(cancellationToken);
         return result;
     }

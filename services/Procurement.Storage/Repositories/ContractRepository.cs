@@ -52,6 +52,12 @@ public sealed class ContractRepository(DbScope db)
         FROM contract_versions WHERE contract_id IN @Ids
         """;
 
+    private const string SelectVersionsOfOne = """
+        SELECT contract_id AS ContractId, version AS Version, effective_from_ms AS EffectiveFromMs,
+               terms_json AS TermsJson, created_at_ms AS CreatedAtMs
+        FROM contract_versions WHERE contract_id = @Id
+        """;
+
     private const string SelectByIds = $"SELECT {Columns} FROM contracts WHERE id IN @Ids";
 
     private const string InsertContract = """
@@ -105,14 +111,19 @@ public sealed class ContractRepository(DbScope db)
             return cached.ToDomain();
         }
 
-        var row = await db.Connection.QuerySingleOrDefaultAsync<ContractRow>(db.Command(SelectById, new { Id = id }));
+        // The one-contract read is on every contract RPC's path: prepared statements, mapped by hand.
+        ContractRow? row;
+        using (var statement = db.Statement(SelectById))
+        {
+            row = await statement.Bind("@Id", id).FirstOrDefaultAsync(ContractRow.Read);
+        }
+
         if (row is null)
         {
             return null;
         }
 
-        var versions = await LoadVersionsAsync([id]);
-        return Remember(row, versions[id]);
+        return Remember(row, (await VersionsOfAsync([row]))[id]);
     }
 
     /// <summary>Several contracts in two queries (rows, then all their versions); the writer's known ones in none.</summary>
@@ -147,12 +158,54 @@ public sealed class ContractRepository(DbScope db)
         }
 
         var rows = (await db.Connection.QueryAsync<ContractRow>(db.Command(SelectByIds, new { Ids = missing.ToArray() }))).ToList();
-        var versions = await LoadVersionsAsync(rows.Select(r => r.Id).ToArray());
+        var versions = await VersionsOfAsync(rows);
         result.AddRange(rows.Select(r => Remember(r, versions[r.Id])));
         return result;
     }
 
-    private Contract Remember(ContractRow row, List<ContractVersion> versions)
+    /// <summary>
+    /// The versions of each row's contract: from <see cref="DbScope.Committed"/> where a read already
+    /// loaded that revision, else from the database (and then remembered there).
+    /// </summary>
+    private async Task<Dictionary<string, IReadOnlyList<ContractVersion>>> VersionsOfAsync(IReadOnlyList<ContractRow> rows)
+    {
+        var result = new Dictionary<string, IReadOnlyList<ContractVersion>>(rows.Count, StringComparer.Ordinal);
+        var missing = new List<ContractRow>();
+        foreach (var row in rows)
+        {
+            if (db.Committed is { } committed && committed.TryGet(row.Id, row.Revision, out var known))
+            {
+                result[row.Id] = known;
+            }
+            else
+            {
+                missing.Add(row);
+            }
+        }
+
+        if (missing.Count == 1)
+        {
+            using var statement = db.Statement(SelectVersionsOfOne);
+            result[missing[0].Id] = await statement.Bind("@Id", missing[0].Id).ListAsync(r => new ContractVersion((int)r.GetInt64(1),
+                UnixTime.FromMs(r.GetInt64(2)), Storage.TermsJson.Deserialize(r.GetString(3)), UnixTime.FromMs(r.GetInt64(4))));
+        }
+        else if (missing.Count > 1)
+        {
+            foreach (var (id, versions) in await LoadVersionsAsync(missing.Select(r => r.Id).ToArray()))
+            {
+                result[id] = versions;
+            }
+        }
+
+        foreach (var row in missing)
+        {
+            db.Committed?.Put(row.Id, row.Revision, result[row.Id]);
+        }
+
+        return result;
+    }
+
+    private Contract Remember(ContractRow row, IReadOnlyList<ContractVersion> versions)
     {
         db.Cache?.Contracts.Put(row.Id, new ContractSnapshot(row, versions));
         return row.ToDomain(versions);
@@ -174,7 +227,7 @@ public sealed class ContractRepository(DbScope db)
             return [];
         }
 
-        var versions = await LoadVersionsAsync(rows.Select(r => r.Id).ToArray());
+        var versions = await VersionsOfAsync(rows);
         return rows.Select(r => (r.Seq, r.ToDomain(versions[r.Id]))).ToList();
     }
 
@@ -294,6 +347,15 @@ public sealed class ContractRepository(DbScope db)
             ActivatedAtMs = UnixTime.ToMs(c.ActivatedAt),
             TerminatedAtMs = UnixTime.ToMs(c.TerminatedAt),
             StateReason = c.StateReason,
+        };
+
+        /// <summary>Maps a row selected with <see cref="Columns"/>, in its order.</summary>
+        public static ContractRow Read(System.Data.Common.DbDataReader r) => new()
+        {
+            Seq = r.GetInt64(0), Id = r.GetString(1), TenantId = r.GetString(2), DisplayName = r.GetString(3), State = r.GetString(4),
+            Revision = r.GetInt64(5), EndMs = r.GetInt64(6), CreatedAtMs = r.GetInt64(7), UpdatedAtMs = r.GetInt64(8),
+            ActivatedAtMs = r.IsDBNull(9) ? null : r.GetInt64(9), TerminatedAtMs = r.IsDBNull(10) ? null : r.GetInt64(10),
+            StateReason = r.IsDBNull(11) ? null : r.GetString(11),
         };
 
         public Contract ToDomain(IEnumerable<ContractVersion> versions) => new(

@@ -24,8 +24,10 @@ public sealed partial class SqliteStore : IProcurementStore, IAsyncDisposable
     private readonly ILogger<SqliteStore> _logger;
     private readonly Channel<WorkItem> _queue = Channel.CreateUnbounded<WorkItem>(new UnboundedChannelOptions { SingleReader = true });
     private readonly Task _writer;
-    private readonly ConcurrentBag<PreparedCommands> _readers = [];
+    // A stack: lock-free, and the most recently used (warmest) reader goes out first.
+    private readonly ConcurrentStack<PreparedCommands> _readers = new();
     private readonly WriterCache _cache = new();
+    private readonly CommittedContractVersions _committed = new();
     private volatile bool _disposed;
     private TaskCompletionSource _nextCommit = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
@@ -47,7 +49,7 @@ public sealed partial class SqliteStore : IProcurementStore, IAsyncDisposable
     private async Task<T> ReadOnReaderAsync<T>(Func<IStoreSession, Task<T>> read, bool snapshot, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
-        var reader = _readers.TryTake(out var idle) ? idle : new PreparedCommands(_database.OpenReader());
+        var reader = _readers.TryPop(out var idle) ? idle : new PreparedCommands(_database.OpenReader());
         var connection = (SqliteConnection)reader.Connection;
         try
         {
@@ -57,7 +59,7 @@ public sealed partial class SqliteStore : IProcurementStore, IAsyncDisposable
                 // Deferred, so a read never takes the write lock (an IMMEDIATE one would queue behind the
                 // writer); its first query fixes one snapshot of the WAL for every query of the read.
                 using var tx = connection.BeginTransaction(deferred: true);
-                result = await read(new StoreSession(new DbScope(connection, tx, cancellationToken, SqliteDialect.Instance, Commands: reader)));
+                result = await read(new StoreSession(new DbScope(connection, tx, cancellationToken, SqliteDialect.Instance, Commands: reader, Committed: _committed)));
                 tx.Commit();
             }
             else
@@ -84,7 +86,7 @@ public sealed partial class SqliteStore : IProcurementStore, IAsyncDisposable
         }
         else
         {
-            _readers.Add(reader);
+            _readers.Push(reader);
         }
     }
 
@@ -112,7 +114,7 @@ public sealed partial class SqliteStore : IProcurementStore, IAsyncDisposable
         _queue.Writer.TryComplete();
         await _writer.ConfigureAwait(false);
         _disposed = true;
-        while (_readers.TryTake(out var reader))
+        while (_readers.TryPop(out var reader))
         {
             Close(reader);
         }
@@ -121,6 +123,14 @@ public sealed partial class SqliteStore : IProcurementStore, IAsyncDisposable
     private async Task WriteLoopAsync()
     {
         await using var connection = _database.Open();
+        using (var cache = connection.CreateCommand())
+        {
+            // The writer touches every table's newest pages and the indexes of open allocations; a
+            // 64 MiB page cache keeps them in memory between groups (readers keep the 2 MiB default).
+            cache.CommandText = "PRAGMA cache_size = -65536;";
+            cache.ExecuteNonQuery();
+        }
+
         using var commands = new PreparedCommands(connection);
         var batch = new List<WorkItem>(MaxBatchSize);
         var reader = _queue.Reader;
