@@ -126,18 +126,21 @@ public sealed partial class AllocationGrpcService
         // past its end time counts until the sweeper, or the pool's next decision, ends it).
         return await store.ReadAsync(async s =>
         {
+            // Three statements: the pool, its open allocations, and the contracts entitled to it or holding it.
             var pool = await s.Pools.GetAsync(request.PoolId) ?? throw DomainErrors.NotFound(Domain.Pools.Pool.ResourceType, request.PoolId);
-            var entitled = (await s.Contracts.GetCountedEntitlementsAsync([pool.Id], now, excludeContractId: "")).Select(e => e.ContractId).Distinct();
-            var view = await AllocationEngine.LoadAsync(s, pool.Id, now);
-            var contracts = view.Contracts.Values.ToList();
-            contracts.AddRange(await s.Contracts.GetManyAsync(entitled.Where(id => !view.Contracts.ContainsKey(id)).ToList()));
+            var open = await s.Allocations.OpenInPoolAsync(pool.Id);
+            var contracts = await s.Contracts.OfPoolAsync(pool.Id, now);
+            var pending = open.Where(a => a.State == Domain.Allocations.AllocationState.Pending).ToList();
+            var ledger = new Domain.Allocations.PoolLedger(pool.CapacityUnits,
+                open.Where(a => a.State == Domain.Allocations.AllocationState.Active).Select(AllocationEngine.Held),
+                contracts.Select(c => AllocationEngine.StandingOf(c, pool.Id, now)));
 
             var response = new GetPoolStatusResponse
             {
                 Pool = pool.ToApi(),
-                ActiveUnits = view.Ledger.Held,
-                PendingUnits = view.Pending.Sum(p => p.Units),
-                FreeUnits = view.Ledger.Free,
+                ActiveUnits = ledger.Held,
+                PendingUnits = pending.Sum(p => p.Units),
+                FreeUnits = ledger.Free,
             };
             foreach (var c in contracts.OrderBy(c => c.Id, StringComparer.Ordinal))
             {
@@ -148,7 +151,7 @@ public sealed partial class AllocationGrpcService
                     response.ReservedUnits += standing.ReservedUnits;
                 }
 
-                var active = view.Ledger.UnitsOf(c.Id);
+                var active = ledger.UnitsOf(c.Id);
                 response.Contracts.Add(new ContractPoolStanding
                 {
                     ContractId = c.Id,
@@ -157,7 +160,7 @@ public sealed partial class AllocationGrpcService
                     ReservedUnits = standing.ReservedUnits,
                     BurstLimitUnits = standing.BurstLimitUnits,
                     ActiveUnits = active,
-                    PendingUnits = view.Pending.Where(p => p.ContractId == c.Id).Sum(p => p.Units),
+                    PendingUnits = pending.Where(p => p.ContractId == c.Id).Sum(p => p.Units),
                     Borrowing = active > standing.ReservedUnits,
                 });
             }

@@ -16,6 +16,8 @@ public sealed class AllocationRepository(DbScope db)
 
     private const string SelectByPoolAndState = $"SELECT {Columns} FROM allocations WHERE pool_id = @PoolId AND state = @State ORDER BY seq";
 
+    private const string SelectOpenInPool = $"SELECT {Columns} FROM allocations WHERE pool_id = @PoolId AND state IN ('ACTIVE', 'PENDING') ORDER BY seq";
+
     private const string SelectOpenByContract = $"SELECT {Columns} FROM allocations WHERE contract_id = @ContractId AND state IN ('PENDING', 'ACTIVE') ORDER BY seq";
 
     // Open allocations whose own end time has come, or whose contract's term is over.
@@ -79,6 +81,13 @@ public sealed class AllocationRepository(DbScope db)
         }
 
         return list;
+    }
+
+    /// <summary>The pool's ACTIVE and PENDING allocations, ordered by seq, in one prepared statement (for status reads).</summary>
+    public async Task<IReadOnlyList<Allocation>> OpenInPoolAsync(string poolId)
+    {
+        using var statement = db.Statement(SelectOpenInPool);
+        return await statement.Bind("@PoolId", poolId).ListAsync(Read);
     }
 
     public async Task<IReadOnlyList<Allocation>> OpenOfContractAsync(string contractId) =>

@@ -60,6 +60,17 @@ public sealed class ContractRepository(DbScope db)
 
     private const string SelectByIds = $"SELECT {Columns} FROM contracts WHERE id IN @Ids";
 
+    // The contracts a pool's status lists: those with an entitlement to it in any terms version that
+    // hold reservations now (ACTIVE or SUSPENDED, term not over), and those holding or awaiting units in it.
+    private const string SelectOfPool = $"""
+        SELECT {Columns} FROM contracts
+        WHERE id IN (SELECT contract_id FROM contract_entitlements WHERE pool_id = @PoolId)
+          AND state IN ('ACTIVE', 'SUSPENDED') AND end_ms > @NowMs
+        UNION
+        SELECT {Columns} FROM contracts
+        WHERE id IN (SELECT contract_id FROM allocations WHERE pool_id = @PoolId AND state IN ('ACTIVE', 'PENDING'))
+        """;
+
     private const string InsertContract = """
         INSERT INTO contracts (id, tenant_id, display_name, state, revision, end_ms, created_at_ms, updated_at_ms,
                                activated_at_ms, terminated_at_ms, state_reason)
@@ -209,6 +220,19 @@ public sealed class ContractRepository(DbScope db)
     {
         db.Cache?.Contracts.Put(row.Id, new ContractSnapshot(row, versions));
         return row.ToDomain(versions);
+    }
+
+    /// <summary>The contracts entitled to <paramref name="poolId"/> that hold reservations at <paramref name="now"/>, and those with open allocations in it.</summary>
+    public async Task<IReadOnlyList<Contract>> OfPoolAsync(string poolId, DateTimeOffset now)
+    {
+        List<ContractRow> rows;
+        using (var statement = db.Statement(SelectOfPool))
+        {
+            rows = await statement.Bind("@PoolId", poolId).Bind("@NowMs", UnixTime.ToMs(now)).ListAsync(ContractRow.Read);
+        }
+
+        var versions = await VersionsOfAsync(rows);
+        return rows.Select(r => r.ToDomain(versions[r.Id])).ToList();
     }
 
     /// <summary>Contracts in creation order after <paramref name="afterSeq"/>, with their list positions.</summary>

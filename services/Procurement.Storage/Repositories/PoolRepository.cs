@@ -37,7 +37,13 @@ public sealed class PoolRepository(DbScope db)
             return cached;
         }
 
-        var pool = (await db.Connection.QuerySingleOrDefaultAsync<PoolRow>(db.Command(SelectById, new { Id = id })))?.ToDomain();
+        Pool? pool;
+        using (var statement = db.Statement(SelectById))
+        {
+            pool = await statement.Bind("@Id", id).FirstOrDefaultAsync(r => new Pool(r.GetString(0), r.GetString(1), r.GetString(2), r.GetString(3),
+                r.GetInt64(4), r.GetInt64(5), UnixTime.FromMs(r.GetInt64(6)), UnixTime.FromMs(r.GetInt64(7))));
+        }
+
         if (pool is not null)
         {
             db.Cache?.Pools.Put(id, pool);
