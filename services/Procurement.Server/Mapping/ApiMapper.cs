@@ -10,6 +10,12 @@ namespace Procurement.Server.Mapping;
 /// <summary>Domain objects to API messages.</summary>
 public static class ApiMapper
 {
+    // Terms are immutable once stored, so each is mapped once; the messages are shared by every
+    // response that carries them and must not be changed after mapping (serialization only reads).
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<ContractTerms, V1.ContractTerms> MappedTerms = new();
+
+    private static V1.ContractTerms Mapped(ContractTerms terms) => MappedTerms.GetValue(terms, TermsMapper.ToApi);
+
     public static V1.Contract ToApi(this Contract c, DateTimeOffset now)
     {
         var version = c.StoredState == ContractState.Draft ? c.Versions[0] : c.VersionAt(now);
@@ -21,7 +27,7 @@ public static class ApiMapper
             State = (V1.ContractState)(int)c.StateAt(now),
             Etag = c.Etag,
             TermsVersion = version.Version,
-            Terms = TermsMapper.ToApi(version.Terms),
+            Terms = Mapped(version.Terms),
             LatestTermsVersion = c.LatestVersion.Version,
             CreateTime = Timestamp.FromDateTimeOffset(c.CreatedAt),
             UpdateTime = Timestamp.FromDateTimeOffset(c.UpdatedAt),
@@ -45,7 +51,7 @@ public static class ApiMapper
         ContractId = contractId,
         Version = v.Version,
         EffectiveTime = Timestamp.FromDateTimeOffset(v.EffectiveFrom),
-        Terms = TermsMapper.ToApi(v.Terms),
+        Terms = Mapped(v.Terms),
         CreateTime = Timestamp.FromDateTimeOffset(v.CreatedAt),
     };
 

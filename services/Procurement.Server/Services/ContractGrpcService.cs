@@ -31,7 +31,7 @@ public sealed partial class ContractGrpcService(IProcurementStore store, Mutatio
     public override async Task<GetContractResponse> GetContract(GetContractRequest request, ServerCallContext context)
     {
         var principal = context.GetPrincipal();
-        var contract = await store.ReadAsync(s => ContractOperations.LoadVisibleAsync(s, principal, request.ContractId), context.CancellationToken);
+        var contract = await ContractOperations.ReadVisibleAsync(store, principal, request.ContractId, context.CancellationToken);
         return new GetContractResponse { Contract = contract.ToApi(time.GetUtcNow()) };
     }
 

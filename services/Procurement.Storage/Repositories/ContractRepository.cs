@@ -137,6 +137,28 @@ public sealed class ContractRepository(DbScope db)
         return Remember(row, (await VersionsOfAsync([row]))[id]);
     }
 
+    /// <summary>
+    /// One statement's worth of <see cref="GetAsync"/>: the contract's row, with the versions a read
+    /// already loaded for its revision. Known is false when they are not known (read it in a snapshot).
+    /// </summary>
+    public async Task<(bool Known, Contract? Contract)> GetFromRowAsync(string id)
+    {
+        ContractRow? row;
+        using (var statement = db.Statement(SelectById))
+        {
+            row = await statement.Bind("@Id", id).FirstOrDefaultAsync(ContractRow.Read);
+        }
+
+        if (row is null)
+        {
+            return (true, null);
+        }
+
+        return db.Committed is { } committed && committed.TryGet(row.Id, row.Revision, out var versions)
+            ? (true, row.ToDomain(versions))
+            : (false, null);
+    }
+
     /// <summary>Several contracts in two queries (rows, then all their versions); the writer's known ones in none.</summary>
     public async Task<IReadOnlyList<Contract>> GetManyAsync(IReadOnlyCollection<string> ids)
     {
@@ -208,7 +230,8 @@ public sealed class ContractRepository(DbScope db)
             }
         }
 
-        foreach (var row in missing)
+        // Rows and versions came from one snapshot only where the scope has one.
+        foreach (var row in missing.Where(_ => !db.SingleStatement))
         {
             db.Committed?.Put(row.Id, row.Revision, result[row.Id]);
         }

@@ -54,7 +54,7 @@ public sealed partial class SqliteStore : IProcurementStore, IAsyncDisposable
         try
         {
             T result;
-            var scope = new DbScope(connection, null, cancellationToken, SqliteDialect.Instance, Commands: reader, Committed: snapshot ? _committed : null);
+            var scope = new DbScope(connection, null, cancellationToken, SqliteDialect.Instance, Commands: reader, Committed: _committed, SingleStatement: !snapshot);
             if (snapshot)
             {
                 // A deferred BEGIN, so a read never takes the write lock (an IMMEDIATE one would queue
