@@ -69,4 +69,21 @@ public sealed class StorageTests
             File.Delete(path);
         }
     }
+
+    [Fact]
+    public void CommittedContractVersions_AnswerOnlyForTheRevisionTheyWereLoadedAt_AndNeverGoBack()
+    {
+        var cache = new CommittedContractVersions();
+        var v2 = new List<Domain.Contracts.ContractVersion>();
+        var v1 = new List<Domain.Contracts.ContractVersion>();
+
+        cache.Put("ctr_1", 2, v2);
+        cache.Put("ctr_1", 1, v1); // a read on an older snapshot finishing late
+
+        Assert.True(cache.TryGet("ctr_1", 2, out var found));
+        Assert.Same(v2, found);
+        Assert.False(cache.TryGet("ctr_1", 1, out _));
+        Assert.False(cache.TryGet("ctr_1", 3, out _));
+        Assert.False(cache.TryGet("ctr_2", 2, out _));
+    }
 }
