@@ -186,15 +186,16 @@ public sealed partial class SqliteStore : IProcurementStore, IAsyncDisposable
         var succeeded = new List<WorkItem>(batch.Count);
         using (tx)
         {
-            var session = new StoreSession(new DbScope(connection, tx, CancellationToken.None, SqliteDialect.Instance, _cache, commands));
+            var scope = new DbScope(connection, tx, CancellationToken.None, SqliteDialect.Instance, _cache, commands);
+            var session = new StoreSession(scope);
             var useSavepoints = batch.Count > 1;
             for (var i = 0; i < batch.Count; i++)
             {
                 var item = batch[i];
-                var savepoint = $"u{i}";
+                // Units run one after another, so one savepoint name serves them all (prepared once).
                 if (useSavepoints)
                 {
-                    tx.Save(savepoint);
+                    await RunAsync(scope, "SAVEPOINT unit").ConfigureAwait(false);
                 }
 
                 _cache.BeginUnit();
@@ -203,7 +204,7 @@ public sealed partial class SqliteStore : IProcurementStore, IAsyncDisposable
                     await item.RunAsync(session).ConfigureAwait(false);
                     if (useSavepoints)
                     {
-                        tx.Release(savepoint);
+                        await RunAsync(scope, "RELEASE unit").ConfigureAwait(false);
                     }
 
                     succeeded.Add(item);
@@ -213,8 +214,8 @@ public sealed partial class SqliteStore : IProcurementStore, IAsyncDisposable
                     _cache.UnitFailed();
                     if (useSavepoints)
                     {
-                        tx.Rollback(savepoint);
-                        tx.Release(savepoint);
+                        await RunAsync(scope, "ROLLBACK TO unit").ConfigureAwait(false);
+                        await RunAsync(scope, "RELEASE unit").ConfigureAwait(false);
                     }
 
                     item.Fail(ex);
@@ -254,6 +255,12 @@ public sealed partial class SqliteStore : IProcurementStore, IAsyncDisposable
         {
             item.Complete();
         }
+    }
+
+    private static async Task RunAsync(DbScope scope, string sql)
+    {
+        using var statement = scope.Statement(sql);
+        await statement.ExecuteAsync().ConfigureAwait(false);
     }
 
     private abstract class WorkItem(CancellationToken cancellationToken)
