@@ -108,48 +108,44 @@ public sealed record DbScope(DbConnection Connection, DbTransaction? Transaction
         new(Dialect.Rewrite(sql), parameters, Transaction, cancellationToken: CancellationToken);
 }
 
-/// <summary>The provider-neutral session: repositories over one connection and transaction.</summary>
-public class StoreSession : IStoreSession
+/// <summary>The provider-neutral session: repositories over one connection and transaction, made when first used.</summary>
+public class StoreSession(DbScope db) : IStoreSession
 {
-    public StoreSession(DbScope db)
-    {
-        Db = db;
-        Pools = new PoolRepository(db);
-        Contracts = new ContractRepository(db);
-        ApiKeys = new ApiKeyRepository(db);
-        Idempotency = new IdempotencyRepository(db);
-        Audit = new AuditRepository(db);
-        Allocations = new AllocationRepository(db);
-        AllocationEvents = new AllocationEventRepository(db);
-        Usage = new UsageRepository(db);
-        IndexValues = new IndexValueRepository(db);
-        Incidents = new IncidentRepository(db);
-        Billing = new BillingRepository(db);
-    }
+    private PoolRepository? _pools;
+    private ContractRepository? _contracts;
+    private ApiKeyRepository? _apiKeys;
+    private IdempotencyRepository? _idempotency;
+    private AuditRepository? _audit;
+    private AllocationRepository? _allocations;
+    private AllocationEventRepository? _allocationEvents;
+    private UsageRepository? _usage;
+    private IndexValueRepository? _indexValues;
+    private IncidentRepository? _incidents;
+    private BillingRepository? _billing;
 
-    public DbScope Db { get; }
+    public DbScope Db { get; } = db;
 
-    public PoolRepository Pools { get; }
+    public PoolRepository Pools => _pools ??= new(Db);
 
-    public ContractRepository Contracts { get; }
+    public ContractRepository Contracts => _contracts ??= new(Db);
 
-    public ApiKeyRepository ApiKeys { get; }
+    public ApiKeyRepository ApiKeys => _apiKeys ??= new(Db);
 
-    public IdempotencyRepository Idempotency { get; }
+    public IdempotencyRepository Idempotency => _idempotency ??= new(Db);
 
-    public AuditRepository Audit { get; }
+    public AuditRepository Audit => _audit ??= new(Db);
 
-    public AllocationRepository Allocations { get; }
+    public AllocationRepository Allocations => _allocations ??= new(Db);
 
-    public AllocationEventRepository AllocationEvents { get; }
+    public AllocationEventRepository AllocationEvents => _allocationEvents ??= new(Db);
 
-    public UsageRepository Usage { get; }
+    public UsageRepository Usage => _usage ??= new(Db);
 
-    public IndexValueRepository IndexValues { get; }
+    public IndexValueRepository IndexValues => _indexValues ??= new(Db);
 
-    public IncidentRepository Incidents { get; }
+    public IncidentRepository Incidents => _incidents ??= new(Db);
 
-    public BillingRepository Billing { get; }
+    public BillingRepository Billing => _billing ??= new(Db);
 
     public async Task LockPoolsAsync(IReadOnlyCollection<string> poolIds)
     {
