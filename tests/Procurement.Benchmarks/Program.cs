@@ -10,7 +10,7 @@ using Procurement.Benchmarks;
 using Procurement.Client;
 
 // Benchmarks of the service against its own stack's limits, measured as ratios in one run.
-//   dotnet run -c Release --project tests/Procurement.Benchmarks [-- --seconds 5 --max-intervals 1000000]
+//   dotnet run -c Release --project tests/Procurement.Benchmarks [-- --seconds 5 --max-intervals 1000000 --postgres CONN --only read|admission|ingestion|statement]
 var seconds = Arg("--seconds", 5);
 var maxIntervals = Arg("--max-intervals", 1_000_000);
 var postgres = args.SkipWhile(a => a != "--postgres").Skip(1).FirstOrDefault();
@@ -31,18 +31,18 @@ await using (var server = await BenchServer.StartAsync(dll, Path.Combine(work, "
     // 1. Read path against the stack's ceiling (Health/Check), 64 concurrent streams.
     if (Runs("read"))
     {
-    // Each path is warmed up first (JIT tiering), then measured twice, interleaved, keeping the best
-    // of the two: on a shared 2-core machine a single 5 s window swings by tens of percent.
-    (string Path, IMessage Request, bool WithKey)[] reads =
-    [
-        ("/grpc.health.v1.Health/Check", new HealthCheckRequest(), false),
-        ("/procurement.v1.ContractService/GetContract", new GetContractRequest { ContractId = contractIds[0] }, true),
-        ("/procurement.v1.AllocationService/GetPoolStatus", new GetPoolStatusRequest { PoolId = pool }, true),
-    ];
-    var best = new double[reads.Length];
-    foreach (var r in reads)
-    {
-        await H2LoadAsync(server, r.Path, r.Request, r.WithKey, 2);
+        // Each path is warmed up first (JIT tiering), then measured twice, interleaved, keeping the best
+        // of the two: on a shared 2-core machine a single 5 s window swings by tens of percent.
+        (string Path, IMessage Request, bool WithKey)[] reads =
+        [
+            ("/grpc.health.v1.Health/Check", new HealthCheckRequest(), false),
+            ("/procurement.v1.ContractService/GetContract", new GetContractRequest { ContractId = contractIds[0] }, true),
+            ("/procurement.v1.AllocationService/GetPoolStatus", new GetPoolStatusRequest { PoolId = pool }, true),
+        ];
+        var best = new double[reads.Length];
+        foreach (var r in reads)
+        {
+            await H2LoadAsync(server, r.Path, r.Request, r.WithKey, 2);
     }
 
     for (var round = 0; round < 2; round++)
@@ -61,23 +61,24 @@ await using (var server = await BenchServer.StartAsync(dll, Path.Combine(work, "
     // 2. Durable admission against SQLite's single-row durable transaction rate.
     if (Runs("admission"))
     {
-    var raw = RawSqliteTransactions(Path.Combine(work, "raw.db"), seconds);
-    Console.Error.WriteLine($"admission load on server pid {server.ProcessId}");
-    var pairs = await AdmissionPairsAsync([client], contractIds, pool, callers: 64, seconds);
-    rows.Add(("RequestAllocation + ReleaseAllocation pairs, 64 callers", Rate(pairs, "pairs/s"), Rate(raw, "single-row txn/s (synchronous=FULL)"), Ratio(pairs, raw), "≥ 1.0"));
+        var raw = RawSqliteTransactions(Path.Combine(work, "raw.db"), seconds);
+        Console.Error.WriteLine($"admission load on server pid {server.ProcessId}");
+        var pairs = await AdmissionPairsAsync([client], contractIds, pool, callers: 64, seconds);
+        rows.Add(("RequestAllocation + ReleaseAllocation pairs, 64 callers", Rate(pairs, "pairs/s"), Rate(raw, "single-row txn/s (synchronous=FULL)"), Ratio(pairs, raw), "≥ 1.0"));
 
-    // 5. Latency at half the maximum admission throughput.
-    var (p50, p99, achieved) = await LatencyAtRateAsync(client, contractIds, pool, pairs / 2, seconds);
-    rows.Add(("RequestAllocation latency at half max throughput", $"p50 {p50:F2} ms, p99 {p99:F2} ms", $"{achieved:F0} requests/s offered", "", "report"));
+        // 5. Latency at half the maximum admission throughput.
+        var (p50, p99, achieved) = await LatencyAtRateAsync(client, contractIds, pool, pairs / 2, seconds);
+        rows.Add(("RequestAllocation latency at half max throughput", $"p50 {p50:F2} ms, p99 {p99:F2} ms", $"{achieved:F0} requests/s offered", "", "report"));
     }
 
     // 3. Usage ingestion against a raw batched insert.
     if (Runs("ingestion"))
     {
-    var rawInsert = RawBatchedInsert(Path.Combine(work, "raw-insert.db"), 400_000);
-    var ingested = await IngestionAsync([client], contractIds[0], pool, streams: 4, total: 400_000);
-    rows.Add(("ReportUsage samples, 4 streams", Rate(ingested, "samples/s"), Rate(rawInsert, "rows/s batched insert"), Ratio(ingested, rawInsert), "≥ 0.5 and ≥ 100,000/s"));
+        var rawInsert = RawBatchedInsert(Path.Combine(work, "raw-insert.db"), 400_000);
+        var ingested = await IngestionAsync([client], contractIds[0], pool, streams: 4, total: 400_000);
+        rows.Add(("ReportUsage samples, 4 streams", Rate(ingested, "samples/s"), Rate(rawInsert, "rows/s batched insert"), Ratio(ingested, rawInsert), "≥ 0.5 and ≥ 100,000/s"));
     }
+
     rows.Add(("Server peak memory (RSS) during 1–5", $"{server.PeakMemoryMiB():F0} MiB", "", "", "report"));
 }
 
