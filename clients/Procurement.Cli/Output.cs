@@ -50,9 +50,25 @@ public sealed class Output(TextWriter writer, bool json)
             return "";
         }
 
-        var digits = money.CurrencyCode is "JPY" or "KRW" or "VND" ? 0 : money.CurrencyCode is "BHD" or "KWD" or "OMR" or "JOD" or "TND" or "IQD" or "LYD" ? 3 : 2;
+        // The currency's minor-unit digits (ISO 4217: USD 2, JPY 0, BHD 3, CLF 4), and more where the
+        // amount carries them, so a unit price of 2.123456 USD is not shown rounded.
+        var minor = Domain.Money.Currency.IsKnown(money.CurrencyCode) ? Domain.Money.Currency.MinorUnitDigits(money.CurrencyCode) : 2;
+        var digits = Math.Max(minor, FractionDigits(money.AmountMicros));
         var amount = money.AmountMicros / 1_000_000m;
         return $"{amount.ToString("N" + digits, CultureInfo.InvariantCulture)} {money.CurrencyCode}";
+    }
+
+    private static int FractionDigits(long micros)
+    {
+        var fraction = Math.Abs(micros % 1_000_000);
+        var digits = 6;
+        while (digits > 0 && fraction % 10 == 0)
+        {
+            fraction /= 10;
+            digits--;
+        }
+
+        return digits;
     }
 
     public static string Time(Google.Protobuf.WellKnownTypes.Timestamp? t) =>
