@@ -35,6 +35,13 @@ public interface IProcurementStore
     /// commit can slip between the read and the wait. Only commits of this process are signalled.
     /// </summary>
     Task NextCommit { get; }
+
+    /// <summary>
+    /// The number of commits that changed something this process has made, when this process makes every change to pools,
+    /// contracts and allocations and no commit is in flight; otherwise null. Equal values read at two
+    /// moments mean nothing changed in between, so a result computed after the first is still exact.
+    /// </summary>
+    long? StableCommitCount => null;
 }
 
 public static class ProcurementStoreExtensions

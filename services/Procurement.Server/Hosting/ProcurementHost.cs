@@ -68,6 +68,8 @@ public static class ProcurementHost
             sp.GetRequiredService<IOptions<ServerOptions>>().Value.Database, sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILoggerFactory>()));
         services.AddSingleton<ApiKeys>();
         services.AddSingleton<Mutations>();
+        services.AddSingleton<ReadCache<Api.V1.GetPoolStatusResponse>>();
+        services.AddSingleton<ReadCache<Api.V1.Contract>>();
         services.AddSingleton<DemoSeeder>();
         services.AddHostedService<StartupTasks>();
         services.AddSingleton<IdempotencyJanitor>();

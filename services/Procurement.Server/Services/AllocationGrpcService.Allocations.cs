@@ -123,8 +123,15 @@ public sealed partial class AllocationGrpcService
     {
         var now = Mutations.TruncateToMilliseconds(time.GetUtcNow());
         // A plain read: the units counted are those of the last committed transition (an allocation
-        // past its end time counts until the sweeper, or the pool's next decision, ends it).
-        return await store.ReadAsync(async s =>
+        // past its end time counts until the sweeper, or the pool's next decision, ends it). Taken
+        // before the read, the commit count vouches for everything the read sees.
+        var commits = store.StableCommitCount;
+        if (statusCache.Find(request.PoolId, commits, now) is { } unchanged)
+        {
+            return unchanged;
+        }
+
+        var (status, listed) = await store.ReadAsync(async s =>
         {
             // Three statements: the pool, its open allocations, and the contracts entitled to it or holding it.
             var pool = await s.Pools.GetAsync(request.PoolId) ?? throw DomainErrors.NotFound(Domain.Pools.Pool.ResourceType, request.PoolId);
@@ -165,8 +172,10 @@ public sealed partial class AllocationGrpcService
                 });
             }
 
-            return response;
+            return (response, contracts);
         }, context.CancellationToken);
+        statusCache.Remember(request.PoolId, commits, now, listed, status);
+        return status;
     }
 
     private static AllocationRequest Validate(RequestAllocationRequest request)

@@ -11,7 +11,8 @@ using DomainPool = Procurement.Domain.Pools.Pool;
 namespace Procurement.Server.Services;
 
 /// <summary>AllocationService, part one: pools and their capacity.</summary>
-public sealed partial class AllocationGrpcService(IProcurementStore store, Mutations mutations, TimeProvider time, IHostApplicationLifetime lifetime)
+public sealed partial class AllocationGrpcService(
+    IProcurementStore store, Mutations mutations, TimeProvider time, IHostApplicationLifetime lifetime, ReadCache<GetPoolStatusResponse> statusCache)
     : AllocationService.AllocationServiceBase
 {
     public override Task<CreatePoolResponse> CreatePool(CreatePoolRequest request, ServerCallContext context)

@@ -24,6 +24,8 @@ public sealed partial class SqliteStore : IProcurementStore, IAsyncDisposable
     private readonly ILogger<SqliteStore> _logger;
     private readonly Channel<WorkItem> _queue = Channel.CreateUnbounded<WorkItem>(new UnboundedChannelOptions { SingleReader = true });
     private readonly Task _writer;
+    private long _commitsStarted;
+    private long _commitsFinished;
     // A stack: lock-free, and the most recently used (warmest) reader goes out first.
     private readonly ConcurrentStack<PreparedCommands> _readers = new();
     private readonly WriterCache _cache = new();
@@ -39,6 +41,16 @@ public sealed partial class SqliteStore : IProcurementStore, IAsyncDisposable
     }
 
     public Task NextCommit => Volatile.Read(ref _nextCommit).Task;
+
+    public long? StableCommitCount
+    {
+        get
+        {
+            // Finished first, then started: equal means no commit was in flight in between.
+            var finished = Volatile.Read(ref _commitsFinished);
+            return Volatile.Read(ref _commitsStarted) == finished ? finished : null;
+        }
+    }
 
     public Task<T> ReadAsync<T>(Func<IStoreSession, Task<T>> read, CancellationToken cancellationToken) =>
         ReadOnReaderAsync(read, snapshot: true, cancellationToken);
@@ -186,6 +198,7 @@ public sealed partial class SqliteStore : IProcurementStore, IAsyncDisposable
         var succeeded = new List<WorkItem>(batch.Count);
         using (tx)
         {
+            var changesBefore = SQLitePCL.raw.sqlite3_total_changes(connection.Handle);
             var scope = new DbScope(connection, tx, CancellationToken.None, SqliteDialect.Instance, _cache, commands);
             var session = new StoreSession(scope);
             var useSavepoints = batch.Count > 1;
@@ -226,7 +239,24 @@ public sealed partial class SqliteStore : IProcurementStore, IAsyncDisposable
             {
                 if (succeeded.Count > 0)
                 {
-                    tx.Commit();
+                    // A group that changed no row (an idle sweep) leaves every earlier read exact.
+                    var changed = SQLitePCL.raw.sqlite3_total_changes(connection.Handle) != changesBefore;
+                    if (changed)
+                    {
+                        Interlocked.Increment(ref _commitsStarted);
+                    }
+
+                    try
+                    {
+                        tx.Commit();
+                    }
+                    finally
+                    {
+                        if (changed)
+                        {
+                            Interlocked.Increment(ref _commitsFinished);
+                        }
+                    }
                 }
                 else
                 {
