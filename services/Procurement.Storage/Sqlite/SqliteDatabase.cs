@@ -42,13 +42,15 @@ public sealed class SqliteDatabase
     /// <summary>
     /// Opens a connection for reads only: SQLite refuses any write made through it. It is not pooled,
     /// so the setting never reaches a connection someone else opens; the store keeps it open instead.
+    /// Reads map up to 256 MiB of the file (shared by every reader, in the OS page cache) instead of
+    /// copying pages into a private cache each: a month's statement reads a million index entries.
     /// </summary>
     public SqliteConnection OpenReader()
     {
         var connection = new SqliteConnection(new SqliteConnectionStringBuilder(ConnectionString) { Pooling = false }.ToString());
         connection.Open();
         using var pragma = connection.CreateCommand();
-        pragma.CommandText = "PRAGMA synchronous = FULL; PRAGMA busy_timeout = 30000; PRAGMA query_only = 1;";
+        pragma.CommandText = "PRAGMA synchronous = FULL; PRAGMA busy_timeout = 30000; PRAGMA query_only = 1; PRAGMA mmap_size = 268435456;";
         pragma.ExecuteNonQuery();
         return connection;
     }
