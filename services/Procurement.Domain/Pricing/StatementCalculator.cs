@@ -140,8 +140,8 @@ public static class StatementCalculator
     /// <summary>The fraction of the month inside the term, exact to the millisecond.</summary>
     public static decimal TermFraction(ContractTerms terms, BillingMonth month)
     {
-        var from = Max(month.Start, terms.StartTime);
-        var to = Min(month.End, terms.EndTime);
+        var from = Instants.Max(month.Start, terms.StartTime);
+        var to = Instants.Min(month.End, terms.EndTime);
         if (to <= from)
         {
             return 0m;
@@ -156,7 +156,5 @@ public static class StatementCalculator
 
     private static string Fmt(decimal d) => DecimalText.Format(MoneyMath.Normalize(d));
 
-    private static DateTimeOffset Max(DateTimeOffset a, DateTimeOffset b) => a > b ? a : b;
 
-    private static DateTimeOffset Min(DateTimeOffset a, DateTimeOffset b) => a < b ? a : b;
 }

@@ -1,3 +1,4 @@
+using Procurement.Domain.Common;
 using Procurement.Domain.Allocations;
 using Procurement.Domain.Contracts;
 using Procurement.Domain.Errors;
@@ -77,7 +78,7 @@ public static class AllocationEngine
                 : null;
             if (due is { } d)
             {
-                var at = a.State == AllocationState.Active && a.AdmittedAt > d.At ? a.AdmittedAt.Value : Max(d.At, a.RequestedAt);
+                var at = a.State == AllocationState.Active && a.AdmittedAt > d.At ? a.AdmittedAt.Value : Instants.Max(d.At, a.RequestedAt);
                 await EndAsync(s, a, a.State == AllocationState.Active ? AllocationState.Expired : AllocationState.Cancelled, d.Cause, at);
                 freed |= a.State == AllocationState.Active;
                 changed = true;
@@ -140,7 +141,6 @@ public static class AllocationEngine
         return admitted;
     }
 
-    private static DateTimeOffset Max(DateTimeOffset a, DateTimeOffset b) => a > b ? a : b;
 
     /// <summary>Moves an open allocation to a final state and records the event.</summary>
     public static async Task<Allocation> EndAsync(IStoreSession s, Allocation a, AllocationState final, AllocationCause cause, DateTimeOffset now, string? preemptedBy = null)

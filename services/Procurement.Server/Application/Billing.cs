@@ -48,16 +48,16 @@ public static class Billing
         }
 
         var termStart = contract.Versions[0].Terms.StartTime;
-        var version = contract.VersionAt(Max(month.Start, termStart));
+        var version = contract.VersionAt(Instants.Max(month.Start, termStart));
         var termEnd = version.Terms.EndTime;
         if (contract.TerminatedAt is { } terminated && terminated < termEnd)
         {
             termEnd = terminated; // a terminated contract commits to nothing after its termination
         }
 
-        var from = Max(month.Start, termStart);
-        var end = Min(month.End, termEnd);
-        var to = Max(from, Min(end, now));
+        var from = Instants.Max(month.Start, termStart);
+        var end = Instants.Min(month.End, termEnd);
+        var to = Instants.Max(from, Instants.Min(end, now));
         return new BillingPeriod(contract, version, month, from, to, now < end);
     }
 
@@ -79,7 +79,7 @@ public static class Billing
         var terms = p.Version.Terms;
         var intervals = await s.Billing.ContractIntervalsAsync(p.Contract.Id, p.From, p.To, now);
         var poolIds = terms.Entitlements.Select(e => e.PoolId).Concat(intervals.Select(i => i.PoolId)).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToList();
-        var monthSoFar = Min(p.Month.End, now);
+        var monthSoFar = Instants.Min(p.Month.End, now);
         var periodHours = (decimal)(p.To - p.From).Ticks / TimeSpan.TicksPerHour;
         var pools = new List<PoolUsageFacts>();
         foreach (var poolId in poolIds)
@@ -108,7 +108,5 @@ public static class Billing
         return new StatementComputation(p, result, pools, reservedHours, totalHours == 0 ? null : pools.Sum(x => x.BusyGpuHours) / totalHours);
     }
 
-    private static DateTimeOffset Max(DateTimeOffset a, DateTimeOffset b) => a > b ? a : b;
 
-    private static DateTimeOffset Min(DateTimeOffset a, DateTimeOffset b) => a < b ? a : b;
 }

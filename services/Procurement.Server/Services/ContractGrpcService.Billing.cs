@@ -139,7 +139,7 @@ public sealed partial class ContractGrpcService
             if (inlineTerms is null)
             {
                 var contract = await ContractOperations.LoadVisibleAsync(s, principal, request.ContractId);
-                var applied = contract.VersionAt(Max(month.Start, contract.Versions[0].Terms.StartTime));
+                var applied = contract.VersionAt(Instants.Max(month.Start, contract.Versions[0].Terms.StartTime));
                 (terms, version) = (applied.Terms, applied.Version);
             }
             else
@@ -179,5 +179,4 @@ public sealed partial class ContractGrpcService
         PublishTime = Google.Protobuf.WellKnownTypes.Timestamp.FromDateTimeOffset(v.PublishedAt),
     };
 
-    private static DateTimeOffset Max(DateTimeOffset a, DateTimeOffset b) => a > b ? a : b;
 }
