@@ -6,7 +6,8 @@ using Microsoft.Extensions.Logging;
 namespace Procurement.Storage.Sqlite;
 
 /// <summary>
-/// The SQLite provider. Reads run on pooled connections, each in its own snapshot. Writes go to one
+/// The SQLite provider. Reads run on kept-open, read-only connections, each in a deferred snapshot
+/// (a single-statement read needs none), so a read never waits for the writer. Writes go to one
 /// writer task that owns the only write connection: it takes the units waiting in its queue, runs
 /// them back to back in one <c>BEGIN IMMEDIATE</c> transaction, each inside its own savepoint so a
 /// failing unit leaves no trace, commits once (one fsync for the group) and only then answers every
