@@ -25,6 +25,8 @@ public static class Paging
     public static string Encode(string lastKey, string filters) =>
         Convert.ToBase64String(Encoding.UTF8.GetBytes($"{Fingerprint(filters)}|{lastKey}")).TrimEnd('=').Replace('+', '-').Replace('/', '_');
 
+    public static string Encode(long lastKey, string filters) => Encode(lastKey.ToString(System.Globalization.CultureInfo.InvariantCulture), filters);
+
     /// <summary>The last key of the previous page, or null for the first page.</summary>
     public static string? Decode(string token, string filters)
     {

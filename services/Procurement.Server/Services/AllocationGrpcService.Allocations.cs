@@ -65,7 +65,7 @@ public sealed partial class AllocationGrpcService
         response.Allocations.AddRange(page.Take(pageSize).Select(a => a.ToApi()));
         if (page.Count > pageSize)
         {
-            response.NextPageToken = Paging.Encode(page[pageSize - 1].Seq.ToString(System.Globalization.CultureInfo.InvariantCulture), filters);
+            response.NextPageToken = Paging.Encode(page[pageSize - 1].Seq, filters);
         }
 
         return response;

@@ -70,7 +70,7 @@ public sealed partial class ContractGrpcService
         response.IndexValues.AddRange(page.Take(pageSize).Select(ToApi));
         if (page.Count > pageSize)
         {
-            response.NextPageToken = Paging.Encode(page[pageSize - 1].Value.EffectiveAt.ToUnixTimeMilliseconds().ToString(System.Globalization.CultureInfo.InvariantCulture), filters);
+            response.NextPageToken = Paging.Encode(page[pageSize - 1].Value.EffectiveAt.ToUnixTimeMilliseconds(), filters);
         }
 
         return response;

@@ -75,7 +75,7 @@ public sealed partial class ContractGrpcService(IProcurementStore store, Mutatio
         response.Contracts.AddRange(page.Take(pageSize).Select(p => p.Contract.ToApi(now)));
         if (page.Count > pageSize)
         {
-            response.NextPageToken = Paging.Encode(page[pageSize - 1].Seq.ToString(System.Globalization.CultureInfo.InvariantCulture), filters);
+            response.NextPageToken = Paging.Encode(page[pageSize - 1].Seq, filters);
         }
 
         return response;
@@ -160,7 +160,7 @@ public sealed partial class ContractGrpcService(IProcurementStore store, Mutatio
         response.Versions.AddRange(page.Take(pageSize).Select(v => v.ToApi(contract.Id)));
         if (page.Count > pageSize)
         {
-            response.NextPageToken = Paging.Encode(page[pageSize - 1].Version.ToString(System.Globalization.CultureInfo.InvariantCulture), filters);
+            response.NextPageToken = Paging.Encode(page[pageSize - 1].Version, filters);
         }
 
         return response;
@@ -178,7 +178,7 @@ public sealed partial class ContractGrpcService(IProcurementStore store, Mutatio
         response.Events.AddRange(page.Take(pageSize).Select(e => e.ToApi()));
         if (page.Count > pageSize)
         {
-            response.NextPageToken = Paging.Encode(page[pageSize - 1].Sequence.ToString(System.Globalization.CultureInfo.InvariantCulture), filters);
+            response.NextPageToken = Paging.Encode(page[pageSize - 1].Sequence, filters);
         }
 
         return response;
