@@ -102,11 +102,11 @@ public interface IStoreSession
 /// <summary>
 /// What a repository needs: the connection, the transaction and a cancellation token; and, on the
 /// single SQLite writer, the rows it already knows (<see cref="WriterCache"/>); on a read snapshot,
-/// the contract versions already committed (<see cref="CommittedContractVersions"/>). A
-/// <see cref="SingleStatement"/> scope has no snapshot: each statement sees the latest commit.
+/// the contract versions already committed (<see cref="CommittedContractVersions"/>, which only a
+/// snapshot may add to: its rows and versions are read together).
 /// </summary>
 public sealed record DbScope(DbConnection Connection, DbTransaction? Transaction, CancellationToken CancellationToken, SqlDialect Dialect, WriterCache? Cache = null, PreparedCommands? Commands = null,
-    CommittedContractVersions? Committed = null, bool SingleStatement = false)
+    CommittedContractVersions? Committed = null)
 {
     /// <summary>A statement with hand-bound parameters, prepared once per connection where <see cref="Commands"/> keeps them (the hot paths).</summary>
     public Statement Statement(string sql) => new(this, sql);

@@ -51,10 +51,14 @@ public readonly struct Statement : IDisposable
     internal Statement(DbScope db, string sql)
     {
         var text = db.Dialect.Rewrite(sql);
-        _owned = db.Commands is null || !ReferenceEquals(db.Commands.Connection, db.Connection);
-        _command = _owned ? db.Connection.CreateCommand() : db.Commands!.Get(text, db.Transaction);
-        if (_owned)
+        _owned = db.Commands is null;
+        if (db.Commands is { } kept)
         {
+            _command = kept.Get(text, db.Transaction);
+        }
+        else
+        {
+            _command = db.Connection.CreateCommand();
             _command.CommandText = text;
             _command.Transaction = db.Transaction;
         }

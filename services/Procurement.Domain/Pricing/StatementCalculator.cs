@@ -155,6 +155,4 @@ public static class StatementCalculator
         sla.CreditSchedule.Where(r => uptimePercent < r.BelowPercent).OrderBy(r => r.BelowPercent).FirstOrDefault();
 
     private static string Fmt(decimal d) => DecimalText.Format(MoneyMath.Normalize(d));
-
-
 }

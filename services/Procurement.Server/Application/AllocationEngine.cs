@@ -141,7 +141,6 @@ public static class AllocationEngine
         return admitted;
     }
 
-
     /// <summary>Moves an open allocation to a final state and records the event.</summary>
     public static async Task<Allocation> EndAsync(IStoreSession s, Allocation a, AllocationState final, AllocationCause cause, DateTimeOffset now, string? preemptedBy = null)
     {

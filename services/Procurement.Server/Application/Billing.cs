@@ -107,6 +107,4 @@ public static class Billing
         var result = StatementCalculator.Compute(new StatementInputs(terms, p.Month, usage, metrics, index, new SlaOutcome(sla.UptimePercent, sla.CreditRow)));
         return new StatementComputation(p, result, pools, reservedHours, totalHours == 0 ? null : pools.Sum(x => x.BusyGpuHours) / totalHours);
     }
-
-
 }

@@ -15,24 +15,6 @@ public static class ContractOperations
     public static string NewContractId() => "ctr_" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8));
 
     /// <summary>A contract the principal may see, or NOT_FOUND — the same answer for another tenant's contract as for none.</summary>
-    /// <summary>
-    /// A contract the caller may see, for a read that needs nothing else: its row alone (one statement,
-    /// no snapshot) when its versions are already known, else the whole contract in a snapshot.
-    /// </summary>
-    public static async Task<Contract> ReadVisibleAsync(IProcurementStore store, Principal principal, string contractId, CancellationToken cancellationToken)
-    {
-        if (!string.IsNullOrEmpty(contractId))
-        {
-            var (known, contract) = await store.ReadStatementAsync(s => s.Contracts.GetFromRowAsync(contractId), cancellationToken);
-            if (known)
-            {
-                return contract is not null && principal.CanSeeTenant(contract.TenantId) ? contract : throw DomainErrors.NotFound(Contract.ResourceType, contractId);
-            }
-        }
-
-        return await store.ReadAsync(s => LoadVisibleAsync(s, principal, contractId), cancellationToken);
-    }
-
     public static async Task<Contract> LoadVisibleAsync(IStoreSession session, Principal principal, string contractId)
     {
         var contract = string.IsNullOrEmpty(contractId) ? null : await session.Contracts.GetAsync(contractId);

@@ -31,7 +31,7 @@ public sealed class ReadCache<TValue>
     }
 
     /// <summary>The first instant after <paramref name="now"/> at which any of the contracts' state, terms version or standing changes.</summary>
-    public static DateTimeOffset NextChange(IEnumerable<Contract> contracts, DateTimeOffset now)
+    private static DateTimeOffset NextChange(IEnumerable<Contract> contracts, DateTimeOffset now)
     {
         var next = DateTimeOffset.MaxValue;
         foreach (var c in contracts)

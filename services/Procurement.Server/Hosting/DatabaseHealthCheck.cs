@@ -11,11 +11,12 @@ namespace Procurement.Server.Hosting;
 public sealed class DatabaseHealthCheck(IProcurementStore store) : IHealthCheck
 {
     private const long ReuseMilliseconds = 1000;
-    private (long At, HealthCheckResult Result)? _last;
+    // A reference, so concurrent probes swap whole answers (a struct this size could tear).
+    private Answer? _last;
 
     public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
     {
-        if (_last is { } last && Environment.TickCount64 - last.At < ReuseMilliseconds)
+        if (Volatile.Read(ref _last) is { } last && Environment.TickCount64 - last.At < ReuseMilliseconds)
         {
             return last.Result;
         }
@@ -31,7 +32,9 @@ public sealed class DatabaseHealthCheck(IProcurementStore store) : IHealthCheck
             result = HealthCheckResult.Unhealthy("The database does not answer.", ex);
         }
 
-        _last = (Environment.TickCount64, result);
+        Volatile.Write(ref _last, new Answer(Environment.TickCount64, result));
         return result;
     }
+
+    private sealed record Answer(long At, HealthCheckResult Result);
 }

@@ -178,5 +178,4 @@ public sealed partial class ContractGrpcService
         Value = DecimalText.Format(v.Value.Value),
         PublishTime = Google.Protobuf.WellKnownTypes.Timestamp.FromDateTimeOffset(v.PublishedAt),
     };
-
 }

@@ -38,7 +38,7 @@ public sealed partial class ContractGrpcService(IProcurementStore store, Mutatio
         var contract = contracts.Find(request.ContractId, commits, now);
         if (contract is null)
         {
-            var loaded = await ContractOperations.ReadVisibleAsync(store, principal, request.ContractId, context.CancellationToken);
+            var loaded = await store.ReadAsync(s => ContractOperations.LoadVisibleAsync(s, principal, request.ContractId), context.CancellationToken);
             contract = loaded.ToApi(now);
             contracts.Remember(request.ContractId, commits, now, [loaded], contract);
         }

@@ -20,6 +20,7 @@ public sealed partial class PostgresStore : IProcurementStore, IAsyncDisposable
     private readonly ILogger<PostgresStore> _logger;
     private readonly CancellationTokenSource _stopping = new();
     private readonly Task _listener;
+    private readonly CommittedContractVersions _committed = new();
     private TaskCompletionSource _nextCommit = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     public PostgresStore(string connectionString, ILogger<PostgresStore> logger)
@@ -54,8 +55,6 @@ public sealed partial class PostgresStore : IProcurementStore, IAsyncDisposable
 
         tx.Commit();
     }
-
-    private readonly CommittedContractVersions _committed = new();
 
     public async Task<T> ReadAsync<T>(Func<IStoreSession, Task<T>> read, CancellationToken cancellationToken)
     {

@@ -46,17 +46,12 @@ public sealed class ContractRepository(DbScope db)
         LIMIT @Limit
         """;
 
-    private const string SelectVersions = """
-        SELECT contract_id AS ContractId, version AS Version, effective_from_ms AS EffectiveFromMs,
-               terms_json AS TermsJson, created_at_ms AS CreatedAtMs
-        FROM contract_versions WHERE contract_id IN @Ids
-        """;
+    private const string VersionColumns =
+        "contract_id AS ContractId, version AS Version, effective_from_ms AS EffectiveFromMs, terms_json AS TermsJson, created_at_ms AS CreatedAtMs";
 
-    private const string SelectVersionsOfOne = """
-        SELECT contract_id AS ContractId, version AS Version, effective_from_ms AS EffectiveFromMs,
-               terms_json AS TermsJson, created_at_ms AS CreatedAtMs
-        FROM contract_versions WHERE contract_id = @Id
-        """;
+    private const string SelectVersions = $"SELECT {VersionColumns} FROM contract_versions WHERE contract_id IN @Ids";
+
+    private const string SelectVersionsOfOne = $"SELECT {VersionColumns} FROM contract_versions WHERE contract_id = @Id";
 
     private const string SelectByIds = $"SELECT {Columns} FROM contracts WHERE id IN @Ids";
 
@@ -137,28 +132,6 @@ public sealed class ContractRepository(DbScope db)
         return Remember(row, (await VersionsOfAsync([row]))[id]);
     }
 
-    /// <summary>
-    /// One statement's worth of <see cref="GetAsync"/>: the contract's row, with the versions a read
-    /// already loaded for its revision. Known is false when they are not known (read it in a snapshot).
-    /// </summary>
-    public async Task<(bool Known, Contract? Contract)> GetFromRowAsync(string id)
-    {
-        ContractRow? row;
-        using (var statement = db.Statement(SelectById))
-        {
-            row = await statement.Bind("@Id", id).FirstOrDefaultAsync(ContractRow.Read);
-        }
-
-        if (row is null)
-        {
-            return (true, null);
-        }
-
-        return db.Committed is { } committed && committed.TryGet(row.Id, row.Revision, out var versions)
-            ? (true, row.ToDomain(versions))
-            : (false, null);
-    }
-
     /// <summary>Several contracts in two queries (rows, then all their versions); the writer's known ones in none.</summary>
     public async Task<IReadOnlyList<Contract>> GetManyAsync(IReadOnlyCollection<string> ids)
     {
@@ -168,26 +141,22 @@ public sealed class ContractRepository(DbScope db)
         }
 
         var result = new List<Contract>(ids.Count);
-        var missing = ids;
-        if (db.Cache is { } cache)
+        var missing = new List<string>(ids.Count);
+        foreach (var id in ids)
         {
-            missing = [];
-            foreach (var id in ids)
+            if (db.Cache is { } cache && cache.Contracts.TryGet(id, out var cached))
             {
-                if (cache.Contracts.TryGet(id, out var cached))
-                {
-                    result.Add(cached.ToDomain());
-                }
-                else
-                {
-                    ((List<string>)missing).Add(id);
-                }
+                result.Add(cached.ToDomain());
             }
+            else
+            {
+                missing.Add(id);
+            }
+        }
 
-            if (missing.Count == 0)
-            {
-                return result;
-            }
+        if (missing.Count == 0)
+        {
+            return result;
         }
 
         var rows = (await db.Connection.QueryAsync<ContractRow>(db.Command(SelectByIds, new { Ids = missing.ToArray() }))).ToList();
@@ -219,8 +188,7 @@ public sealed class ContractRepository(DbScope db)
         if (missing.Count == 1)
         {
             using var statement = db.Statement(SelectVersionsOfOne);
-            result[missing[0].Id] = await statement.Bind("@Id", missing[0].Id).ListAsync(r => new ContractVersion((int)r.GetInt64(1),
-                UnixTime.FromMs(r.GetInt64(2)), Storage.TermsJson.Deserialize(r.GetString(3)), UnixTime.FromMs(r.GetInt64(4))));
+            result[missing[0].Id] = await statement.Bind("@Id", missing[0].Id).ListAsync(VersionRow.Read);
         }
         else if (missing.Count > 1)
         {
@@ -230,8 +198,7 @@ public sealed class ContractRepository(DbScope db)
             }
         }
 
-        // Rows and versions came from one snapshot only where the scope has one.
-        foreach (var row in missing.Where(_ => !db.SingleStatement))
+        foreach (var row in missing)
         {
             db.Committed?.Put(row.Id, row.Revision, result[row.Id]);
         }
@@ -429,6 +396,12 @@ public sealed class ContractRepository(DbScope db)
 
         public ContractVersion ToDomain() => new((int)Version, UnixTime.FromMs(EffectiveFromMs),
             Storage.TermsJson.Deserialize(TermsJson), UnixTime.FromMs(CreatedAtMs));
+
+        /// <summary>Maps a row selected with <see cref="VersionColumns"/>, in its order.</summary>
+        public static ContractVersion Read(System.Data.Common.DbDataReader r) => new VersionRow
+        {
+            ContractId = r.GetString(0), Version = r.GetInt64(1), EffectiveFromMs = r.GetInt64(2), TermsJson = r.GetString(3), CreatedAtMs = r.GetInt64(4),
+        }.ToDomain();
     }
 
     private sealed class EntitlementDbRow

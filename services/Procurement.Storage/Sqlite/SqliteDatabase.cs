@@ -29,15 +29,7 @@ public sealed class SqliteDatabase
     public string ConnectionString { get; }
 
     /// <summary>Opens a connection with the per-connection settings applied.</summary>
-    public SqliteConnection Open()
-    {
-        var connection = new SqliteConnection(ConnectionString);
-        connection.Open();
-        using var pragma = connection.CreateCommand();
-        pragma.CommandText = "PRAGMA synchronous = FULL; PRAGMA busy_timeout = 30000;";
-        pragma.ExecuteNonQuery();
-        return connection;
-    }
+    public SqliteConnection Open() => Open(ConnectionString, "");
 
     /// <summary>
     /// Opens a connection for reads only: SQLite refuses any write made through it. It is not pooled,
@@ -45,12 +37,15 @@ public sealed class SqliteDatabase
     /// Reads map up to 256 MiB of the file (shared by every reader, in the OS page cache) instead of
     /// copying pages into a private cache each: a month's statement reads a million index entries.
     /// </summary>
-    public SqliteConnection OpenReader()
+    public SqliteConnection OpenReader() =>
+        Open(new SqliteConnectionStringBuilder(ConnectionString) { Pooling = false }.ToString(), "PRAGMA query_only = 1; PRAGMA mmap_size = 268435456;");
+
+    private static SqliteConnection Open(string connectionString, string morePragmas)
     {
-        var connection = new SqliteConnection(new SqliteConnectionStringBuilder(ConnectionString) { Pooling = false }.ToString());
+        var connection = new SqliteConnection(connectionString);
         connection.Open();
         using var pragma = connection.CreateCommand();
-        pragma.CommandText = "PRAGMA synchronous = FULL; PRAGMA busy_timeout = 30000; PRAGMA query_only = 1; PRAGMA mmap_size = 268435456;";
+        pragma.CommandText = "PRAGMA synchronous = FULL; PRAGMA busy_timeout = 30000; " + morePragmas;
         pragma.ExecuteNonQuery();
         return connection;
     }

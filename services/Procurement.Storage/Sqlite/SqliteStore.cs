@@ -67,20 +67,15 @@ public sealed partial class SqliteStore : IProcurementStore, IAsyncDisposable
         try
         {
             T result;
-            var scope = new DbScope(connection, null, cancellationToken, SqliteDialect.Instance, Commands: reader, Committed: _committed, SingleStatement: !snapshot);
+            var scope = new DbScope(connection, null, cancellationToken, SqliteDialect.Instance, Commands: reader, Committed: snapshot ? _committed : null);
             if (snapshot)
             {
                 // A deferred BEGIN, so a read never takes the write lock (an IMMEDIATE one would queue
                 // behind the writer); its first query fixes one snapshot of the WAL for every query of
                 // the read. Run as prepared statements: this is on every read's path.
-                using (var begin = scope.Statement("BEGIN DEFERRED"))
-                {
-                    await begin.ExecuteAsync();
-                }
-
+                await RunAsync(scope, "BEGIN DEFERRED");
                 result = await read(new StoreSession(scope));
-                using var commit = scope.Statement("COMMIT");
-                await commit.ExecuteAsync();
+                await RunAsync(scope, "COMMIT");
             }
             else
             {
