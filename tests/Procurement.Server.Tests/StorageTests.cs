@@ -86,4 +86,42 @@ public sealed class StorageTests
         Assert.False(cache.TryGet("ctr_1", 3, out _));
         Assert.False(cache.TryGet("ctr_2", 2, out _));
     }
+
+    [Fact]
+    [Trait("Category", "SqliteOnly")]
+    public async Task SqliteStore_ReadsCannotWrite_AndOnlyCommitsThatChangeARowAreCounted()
+    {
+        var path = Path.Combine(Path.GetTempPath(), $"store-{Guid.NewGuid():N}.db");
+        try
+        {
+            var database = new SqliteDatabase(path);
+            database.Initialize(TimeProvider.System);
+            await using (var store = new SqliteStore(database, Microsoft.Extensions.Logging.Abstractions.NullLogger<SqliteStore>.Instance))
+            {
+                var pool = new Domain.Pools.Pool("p1", "p", "r", "H100", 10, 1, DateTimeOffset.UnixEpoch, DateTimeOffset.UnixEpoch);
+                await Assert.ThrowsAsync<SqliteException>(() => store.ReadAsync(async s =>
+                {
+                    await s.Pools.InsertAsync(pool);
+                    return true;
+                }, CancellationToken.None));
+
+                var before = store.StableCommitCount;
+                await store.WriteAsync(s => s.Allocations.PoolsWithDueAllocationsAsync(DateTimeOffset.UnixEpoch), CancellationToken.None);
+                Assert.Equal(before, store.StableCommitCount);
+
+                await store.WriteAsync(async s =>
+                {
+                    await s.Pools.InsertAsync(pool);
+                    return true;
+                }, CancellationToken.None);
+                Assert.Equal(before + 1, store.StableCommitCount);
+                Assert.NotNull(await store.ReadAsync(s => s.Pools.GetAsync("p1"), CancellationToken.None));
+            }
+        }
+        finally
+        {
+            SqliteConnection.ClearAllPools();
+            File.Delete(path);
+        }
+    }
 }
