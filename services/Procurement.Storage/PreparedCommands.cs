@@ -1,4 +1,6 @@
 using System.Data.Common;
+using Microsoft.Data.Sqlite;
+using Procurement.Storage.Sqlite;
 
 namespace Procurement.Storage;
 
@@ -11,6 +13,7 @@ namespace Procurement.Storage;
 public sealed class PreparedCommands(DbConnection connection) : IDisposable
 {
     private readonly Dictionary<string, DbCommand> _commands = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, SqliteRawStatement?> _raw = new(StringComparer.Ordinal);
 
     public DbConnection Connection { get; } = connection;
 
@@ -27,6 +30,23 @@ public sealed class PreparedCommands(DbConnection connection) : IDisposable
         return command;
     }
 
+    /// <summary>On SQLite, the statement prepared for SQLite's C API (null for other providers, or SQL that is not one statement).</summary>
+    internal SqliteRawStatement? Raw(string sql)
+    {
+        if (Connection is not SqliteConnection sqlite)
+        {
+            return null;
+        }
+
+        if (!_raw.TryGetValue(sql, out var statement))
+        {
+            statement = SqliteRawStatement.TryPrepare(sqlite, sql);
+            _raw[sql] = statement;
+        }
+
+        return statement;
+    }
+
     public void Dispose()
     {
         foreach (var command in _commands.Values)
@@ -34,7 +54,13 @@ public sealed class PreparedCommands(DbConnection connection) : IDisposable
             command.Dispose();
         }
 
+        foreach (var statement in _raw.Values)
+        {
+            statement?.Dispose();
+        }
+
         _commands.Clear();
+        _raw.Clear();
     }
 }
 
@@ -45,6 +71,7 @@ public sealed class PreparedCommands(DbConnection connection) : IDisposable
 public readonly struct Statement : IDisposable
 {
     private readonly DbCommand _command;
+    private readonly PreparedCommands? _kept;
     private readonly bool _owned;
     private readonly CancellationToken _cancellationToken;
 
@@ -52,6 +79,7 @@ public readonly struct Statement : IDisposable
     {
         var text = db.Dialect.Rewrite(sql);
         _owned = db.Commands is null;
+        _kept = db.Commands;
         if (db.Commands is { } kept)
         {
             _command = kept.Get(text, db.Transaction);
@@ -87,13 +115,36 @@ public readonly struct Statement : IDisposable
         return this;
     }
 
-    public Task<int> ExecuteAsync() => _command.ExecuteNonQueryAsync(_cancellationToken);
+    public Task<int> ExecuteAsync()
+    {
+        if (RawStatement() is { } statement)
+        {
+            _cancellationToken.ThrowIfCancellationRequested();
+            return Task.FromResult(statement.Execute(_command.Parameters));
+        }
+
+        return _command.ExecuteNonQueryAsync(_cancellationToken);
+    }
 
     public async Task<T?> ScalarAsync<T>()
     {
-        var value = await _command.ExecuteScalarAsync(_cancellationToken);
+        object? value;
+        if (RawStatement() is { } statement)
+        {
+            _cancellationToken.ThrowIfCancellationRequested();
+            value = statement.Scalar(_command.Parameters);
+        }
+        else
+        {
+            value = await _command.ExecuteScalarAsync(_cancellationToken);
+        }
+
         return value is null or DBNull ? default : (T)Convert.ChangeType(value, typeof(T), System.Globalization.CultureInfo.InvariantCulture);
     }
+
+    // Kept SQLite statements whose values SQLite's C API takes directly skip ADO.NET's per-call work.
+    private SqliteRawStatement? RawStatement() =>
+        _kept?.Raw(_command.CommandText) is { } statement && SqliteRawStatement.CanBind(_command.Parameters) ? statement : null;
 
     /// <summary>The first row mapped by <paramref name="map"/>, or default when there is none.</summary>
     public async Task<T?> FirstOrDefaultAsync<T>(Func<DbDataReader, T> map)

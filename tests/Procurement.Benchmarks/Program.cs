@@ -10,11 +10,13 @@ using Procurement.Benchmarks;
 using Procurement.Client;
 
 // Benchmarks of the service against its own stack's limits, measured as ratios in one run.
-//   dotnet run -c Release --project tests/Procurement.Benchmarks [-- --seconds 5 --max-intervals 1000000 --postgres CONN --only read|admission|ingestion|statement]
+//   dotnet run -c Release --project tests/Procurement.Benchmarks [-- --seconds 5 --max-intervals 1000000 --callers 64 --postgres CONN --only read|admission|ingestion|statement]
 var seconds = Arg("--seconds", 5);
 var maxIntervals = Arg("--max-intervals", 1_000_000);
+var callers = Arg("--callers", 64);
 var postgres = args.SkipWhile(a => a != "--postgres").Skip(1).FirstOrDefault();
 // --only read|admission|ingestion|statement runs one group (for profiling); the default runs them all.
+// --callers changes the number of concurrent admission callers (64 is the measure the issue sets).
 var only = args.SkipWhile(a => a != "--only").Skip(1).FirstOrDefault();
 bool Runs(string group) => only is null || only == group;
 var root = Root();
@@ -43,19 +45,19 @@ await using (var server = await BenchServer.StartAsync(dll, Path.Combine(work, "
         foreach (var r in reads)
         {
             await H2LoadAsync(server, r.Path, r.Request, r.WithKey, 2);
-    }
-
-    for (var round = 0; round < 2; round++)
-    {
-        for (var i = 0; i < reads.Length; i++)
-        {
-            best[i] = Math.Max(best[i], await H2LoadAsync(server, reads[i].Path, reads[i].Request, reads[i].WithKey, seconds));
         }
-    }
 
-    var (health, getContract, poolStatus) = (best[0], best[1], best[2]);
-    rows.Add(("GetContract, 64 streams (h2load)", Rate(getContract, "req/s"), Rate(health, "req/s Health/Check"), Ratio(getContract, health), "≥ 0.5"));
-    rows.Add(("GetPoolStatus, 64 streams (h2load)", Rate(poolStatus, "req/s"), Rate(health, "req/s Health/Check"), Ratio(poolStatus, health), "≥ 0.5"));
+        for (var round = 0; round < 2; round++)
+        {
+            for (var i = 0; i < reads.Length; i++)
+            {
+                best[i] = Math.Max(best[i], await H2LoadAsync(server, reads[i].Path, reads[i].Request, reads[i].WithKey, seconds));
+            }
+        }
+
+        var (health, getContract, poolStatus) = (best[0], best[1], best[2]);
+        rows.Add(("GetContract, 64 streams (h2load)", Rate(getContract, "req/s"), Rate(health, "req/s Health/Check"), Ratio(getContract, health), "≥ 0.5"));
+        rows.Add(("GetPoolStatus, 64 streams (h2load)", Rate(poolStatus, "req/s"), Rate(health, "req/s Health/Check"), Ratio(poolStatus, health), "≥ 0.5"));
     }
 
     // 2. Durable admission against SQLite's single-row durable transaction rate.
@@ -63,8 +65,10 @@ await using (var server = await BenchServer.StartAsync(dll, Path.Combine(work, "
     {
         var raw = RawSqliteTransactions(Path.Combine(work, "raw.db"), seconds);
         Console.Error.WriteLine($"admission load on server pid {server.ProcessId}");
-        var pairs = await AdmissionPairsAsync([client], contractIds, pool, callers: 64, seconds);
-        rows.Add(("RequestAllocation + ReleaseAllocation pairs, 64 callers", Rate(pairs, "pairs/s"), Rate(raw, "single-row txn/s (synchronous=FULL)"), Ratio(pairs, raw), "≥ 1.0"));
+        // Warmed up first, like the read path: the first seconds after start-up are spent compiling.
+        await AdmissionPairsAsync([client], contractIds, pool, callers, 2);
+        var pairs = await AdmissionPairsAsync([client], contractIds, pool, callers, seconds);
+        rows.Add(($"RequestAllocation + ReleaseAllocation pairs, {callers} callers", Rate(pairs, "pairs/s"), Rate(raw, "single-row txn/s (synchronous=FULL)"), Ratio(pairs, raw), "≥ 1.0"));
 
         // 5. Latency at half the maximum admission throughput.
         var (p50, p99, achieved) = await LatencyAtRateAsync(client, contractIds, pool, pairs / 2, seconds);

@@ -124,4 +124,60 @@ public sealed class StorageTests
             File.Delete(path);
         }
     }
+
+    [Theory]
+    [Trait("Category", "SqliteOnly")]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task SqliteStatements_BindRunAndFail_TheSameWhetherKeptPreparedOrNot(bool kept)
+    {
+        // Kept statements run through SQLite's C API instead of ADO.NET; both must behave the same.
+        await using var connection = new SqliteConnection("Data Source=:memory:");
+        connection.Open();
+        connection.Execute("CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, amount, payload BLOB)");
+        using var commands = new PreparedCommands(connection);
+        var db = new DbScope(connection, null, CancellationToken.None, SqliteDialect.Instance, Commands: kept ? commands : null);
+        const string Insert = "INSERT INTO t (id, name, amount, payload) VALUES (@Id, @Name, @Amount, @Payload)";
+
+        using (var statement = db.Statement(Insert))
+        {
+            Assert.Equal(1, await statement.Bind("@Id", 1L).Bind("@Name", "Zürich – 東京 🚀").Bind("@Amount", 12.5).Bind("@Payload", new byte[] { 0, 1, 255 }).ExecuteAsync());
+        }
+
+        // Decimal is not bound by the C API path: it falls back to ADO.NET, which stores it as text.
+        using (var statement = db.Statement(Insert))
+        {
+            Assert.Equal(1, await statement.Bind("@Id", 2L).Bind("@Name", "second").Bind("@Amount", 0.1m).Bind("@Payload", null).ExecuteAsync());
+        }
+
+        using (var statement = db.Statement(Insert))
+        {
+            var duplicate = await Assert.ThrowsAsync<SqliteException>(() => statement.Bind("@Id", 3L).Bind("@Name", "second").Bind("@Amount", 1L).Bind("@Payload", null).ExecuteAsync());
+            Assert.Equal(19, duplicate.SqliteErrorCode); // SQLITE_CONSTRAINT
+            Assert.Contains("UNIQUE constraint failed: t.name", duplicate.Message);
+        }
+
+        using (var statement = db.Statement("UPDATE t SET amount = @Amount WHERE name = @Name"))
+        {
+            var missing = await Assert.ThrowsAsync<InvalidOperationException>(() => statement.Bind("@Name", "second").ExecuteAsync());
+            Assert.Contains("@Amount", missing.Message);
+            Assert.Equal(0, await statement.Bind("@Name", "nobody").Bind("@Amount", 2L).ExecuteAsync());
+        }
+
+        using (var statement = db.Statement("SELECT name FROM t WHERE id = @Id"))
+        {
+            Assert.Equal("Zürich – 東京 🚀", await statement.Bind("@Id", 1L).ScalarAsync<string>());
+            Assert.Null(await statement.Bind("@Id", 99L).ScalarAsync<string>());
+        }
+
+        using (var statement = db.Statement("SELECT count(*) FROM t"))
+        {
+            Assert.Equal(2L, await statement.ScalarAsync<long>());
+        }
+
+        var rows = connection.Query<(long Id, string Name, string Type, byte[]? Payload)>("SELECT id, name, typeof(amount), payload FROM t ORDER BY id").ToList();
+        Assert.Equal([(1L, "Zürich – 東京 🚀", "real"), (2L, "second", "text")], rows.Select(r => (r.Id, r.Name, r.Type)));
+        Assert.Equal(new byte[] { 0, 1, 255 }, rows[0].Payload);
+        Assert.Null(rows[1].Payload);
+    }
 }
