@@ -196,4 +196,17 @@ public class ContractLifecycleTests
         c.CheckEtag("", required: false);
         Assert.Equal(ErrorKind.InvalidArgument, Fails(() => c.CheckEtag("", required: true)).Kind);
     }
+
+    [Fact]
+    public void Shared_Contract_CanBeReadButNotChanged()
+    {
+        var c = Active().Share();
+        Assert.Equal(ContractState.Active, c.StateAt(Now));
+        Assert.Throws<InvalidOperationException>(() => c.Suspend("maintenance", Now));
+        Assert.Throws<InvalidOperationException>(() => c.Terminate(null, Now));
+        Assert.Throws<InvalidOperationException>(() => c.Amend(BillingMonth.Of(Now).Next, TestTerms.Valid(), Now));
+        Assert.Throws<InvalidOperationException>(c.MarkPersisted);
+        Assert.Equal(ContractState.Active, c.StateAt(Now));
+        Assert.Equal("2", c.Etag);
+    }
 }

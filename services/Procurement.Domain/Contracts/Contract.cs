@@ -12,6 +12,7 @@ public sealed class Contract
     public const string ResourceType = "contract";
 
     private readonly List<ContractVersion> _versions;
+    private bool _shared;
 
     public Contract(
         string id,
@@ -210,8 +211,27 @@ public sealed class Contract
         return version;
     }
 
+    /// <summary>
+    /// Marks this aggregate as one copy handed to many readers (storage keeps it between decisions):
+    /// from then on any change throws, so no reader can alter what the others see.
+    /// </summary>
+    public Contract Share()
+    {
+        _shared = true;
+        return this;
+    }
+
+    private void RequireUnshared()
+    {
+        if (_shared)
+        {
+            throw new InvalidOperationException($"Contract '{Id}' is a shared read-only copy; load it for update to change it.");
+        }
+    }
+
     private void RequireState(DateTimeOffset now, string pastTense, params ContractState[] allowed)
     {
+        RequireUnshared();
         var state = StateAt(now);
         if (!allowed.Contains(state))
         {
@@ -229,5 +249,9 @@ public sealed class Contract
     }
 
     /// <summary>Called by storage once the new versions are written.</summary>
-    public void MarkPersisted() => PersistedVersionCount = _versions.Count;
+    public void MarkPersisted()
+    {
+        RequireUnshared();
+        PersistedVersionCount = _versions.Count;
+    }
 }

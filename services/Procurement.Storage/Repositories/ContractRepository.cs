@@ -17,8 +17,13 @@ public sealed class ContractSnapshot
 
     internal IReadOnlyList<ContractVersion> Versions { get; }
 
+    private Contract? _shared;
+
     /// <summary>A fresh aggregate each time: callers may change theirs without touching the snapshot.</summary>
     internal Contract ToDomain() => Row.ToDomain(Versions);
+
+    /// <summary>One read-only aggregate for every reader of this snapshot (built once: admission reads every contract in a pool).</summary>
+    internal Contract Shared => _shared ??= ToDomain().Share();
 }
 
 /// <summary>A filter on the state callers see, where EXPIRED is derived from the term end.</summary>
@@ -132,7 +137,10 @@ public sealed class ContractRepository(DbScope db)
         return Remember(row, (await VersionsOfAsync([row]))[id]);
     }
 
-    /// <summary>Several contracts in two queries (rows, then all their versions); the writer's known ones in none.</summary>
+    /// <summary>
+    /// Several contracts, read-only (<see cref="Contract.Share"/>: the writer hands out the copy it keeps),
+    /// in two queries (rows, then all their versions); the writer's known ones in none.
+    /// </summary>
     public async Task<IReadOnlyList<Contract>> GetManyAsync(IReadOnlyCollection<string> ids)
     {
         if (ids.Count == 0)
@@ -146,7 +154,7 @@ public sealed class ContractRepository(DbScope db)
         {
             if (db.Cache is { } cache && cache.Contracts.TryGet(id, out var cached))
             {
-                result.Add(cached.ToDomain());
+                result.Add(cached.Shared);
             }
             else
             {
@@ -161,7 +169,13 @@ public sealed class ContractRepository(DbScope db)
 
         var rows = (await db.Connection.QueryAsync<ContractRow>(db.Command(SelectByIds, new { Ids = missing.ToArray() }))).ToList();
         var versions = await VersionsOfAsync(rows);
-        result.AddRange(rows.Select(r => Remember(r, versions[r.Id])));
+        foreach (var row in rows)
+        {
+            var snapshot = new ContractSnapshot(row, versions[row.Id]);
+            db.Cache?.Contracts.Put(row.Id, snapshot);
+            result.Add(snapshot.Shared);
+        }
+
         return result;
     }
 
