@@ -46,8 +46,12 @@ public sealed class PoolLedger
     public PoolLedger(long capacity, IEnumerable<HeldAllocation> active, IEnumerable<ContractStanding> contracts)
     {
         Capacity = capacity;
-        _active = active.ToList();
-        _contracts = contracts.ToDictionary(c => c.ContractId, StringComparer.Ordinal);
+        _active = [.. active];
+        _contracts = new Dictionary<string, ContractStanding>(StringComparer.Ordinal);
+        foreach (var c in contracts)
+        {
+            _contracts.Add(c.ContractId, c);
+        }
     }
 
     public long Capacity { get; }

@@ -41,18 +41,40 @@ public static class AllocationEngine
         var pool = await s.Pools.GetAsync(poolId) ?? throw DomainErrors.NotFound(Domain.Pools.Pool.ResourceType, poolId);
         var active = await s.Allocations.InPoolAsync(poolId, AllocationState.Active);
         var pending = await s.Allocations.InPoolAsync(poolId, AllocationState.Pending);
-        var contracts = also.ToDictionary(c => c.Id, StringComparer.Ordinal);
-        var missing = active.Select(a => a.ContractId).Concat(pending.Select(p => p.ContractId)).Distinct(StringComparer.Ordinal)
-            .Where(id => !contracts.ContainsKey(id)).ToList();
+        // Every decision loads its pool, so this stays a few plain loops over what the writer keeps.
+        var contracts = new Dictionary<string, Contract>(also.Length + active.Count + pending.Count, StringComparer.Ordinal);
+        foreach (var c in also)
+        {
+            contracts[c.Id] = c;
+        }
+
+        var missing = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var a in active.Concat(pending))
+        {
+            if (!contracts.ContainsKey(a.ContractId))
+            {
+                missing.Add(a.ContractId);
+            }
+        }
+
         foreach (var c in await s.Contracts.GetManyAsync(missing))
         {
             contracts[c.Id] = c;
         }
 
-        var ledger = new PoolLedger(pool.CapacityUnits,
-            active.Select(Held),
-            contracts.Values.Select(c => StandingOf(c, poolId, now)));
-        return new PoolView(pool.CapacityUnits, ledger, active, pending, contracts);
+        var held = new List<HeldAllocation>(active.Count);
+        foreach (var a in active)
+        {
+            held.Add(Held(a));
+        }
+
+        var standings = new List<ContractStanding>(contracts.Count);
+        foreach (var c in contracts.Values)
+        {
+            standings.Add(StandingOf(c, poolId, now));
+        }
+
+        return new PoolView(pool.CapacityUnits, new PoolLedger(pool.CapacityUnits, held, standings), active, pending, contracts);
     }
 
     public static HeldAllocation Held(Allocation a) => new(a.Seq, a.Id, a.ContractId, a.Units, a.AdmittedAt!.Value);
