@@ -16,6 +16,57 @@ public sealed class StorageTests
         Assert.Equal(Enumerable.Range(1, sqlite.Count).Select(i => (long)i), sqlite.Select(m => m.Version));
     }
 
+    [SkippableFact]
+    public async Task Migrations_GiveEveryProviderTheSameTablesColumnsAndIndexes()
+    {
+        // The PostgreSQL scripts are hand-written twins of the SQLite ones; this catches one drifting from the other.
+        Skip.IfNot(Procurement.TestSupport.ServerHarness.OnPostgres, "PROCUREMENT_TEST_POSTGRES is not set (no PostgreSQL cluster)");
+        var path = Path.Combine(Path.GetTempPath(), $"schema-{Guid.NewGuid():N}.db");
+        try
+        {
+            new SqliteDatabase(path).Initialize(TimeProvider.System);
+            List<string> sqliteColumns, sqliteIndexes;
+            using (var sqlite = new SqliteConnection($"Data Source={path};Pooling=False"))
+            {
+                sqliteColumns = sqlite.Query<string>("""
+                    SELECT m.name || '.' || p.name FROM sqlite_master m JOIN pragma_table_info(m.name) p
+                    WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%'
+                    """).Order(StringComparer.Ordinal).ToList();
+                sqliteIndexes = sqlite.Query<string>("""
+                    SELECT tbl_name || '.' || name FROM sqlite_master WHERE type = 'index' AND name NOT LIKE 'sqlite_autoindex_%'
+                    """).Order(StringComparer.Ordinal).ToList();
+            }
+
+            var postgres = await Procurement.TestSupport.ServerHarness.CreatePostgresDatabaseAsync();
+            await using (var store = new Procurement.Storage.Postgres.PostgresStore(postgres, Microsoft.Extensions.Logging.Abstractions.NullLogger<Procurement.Storage.Postgres.PostgresStore>.Instance))
+            {
+                store.Initialize(TimeProvider.System);
+            }
+
+            await using var pg = new Npgsql.NpgsqlConnection(postgres);
+            // Only PostgreSQL needs allocation_event_counter: its row lock numbers events in commit order
+            // across replicas, where SQLite's single writer numbers them with AUTOINCREMENT.
+            var pgColumns = (await pg.QueryAsync<string>("""
+                SELECT table_name || '.' || column_name FROM information_schema.columns
+                WHERE table_schema = 'public' AND table_name <> 'allocation_event_counter'
+                """)).Order(StringComparer.Ordinal).ToList();
+            // Primary keys and UNIQUE constraints get indexes PostgreSQL names itself, as SQLite's autoindexes are.
+            var pgIndexes = (await pg.QueryAsync<string>("""
+                SELECT i.tablename || '.' || i.indexname FROM pg_indexes i
+                WHERE i.schemaname = 'public'
+                  AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conname = i.indexname AND c.contype IN ('p', 'u'))
+                """)).Order(StringComparer.Ordinal).ToList();
+
+            Assert.Equal(sqliteColumns, pgColumns);
+            Assert.Equal(sqliteIndexes, pgIndexes);
+        }
+        finally
+        {
+            SqliteConnection.ClearAllPools();
+            File.Delete(path);
+        }
+    }
+
     [Theory]
     [InlineData("postgres://app:s%40cret@db.internal:6432/procurement?sslmode=require", "db.internal", 6432, "procurement", "app", "s@cret")]
     [InlineData("postgresql://db/proc", "db", 5432, "proc", null, null)]
