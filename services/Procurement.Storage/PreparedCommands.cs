@@ -115,6 +115,9 @@ public readonly struct Statement : IDisposable
         return this;
     }
 
+    /// <summary>Prepares the command for repeated runs; a no-op where it is already kept prepared.</summary>
+    public Task PrepareAsync() => _kept is null ? _command.PrepareAsync(_cancellationToken) : Task.CompletedTask;
+
     public Task<int> ExecuteAsync()
     {
         if (RawStatement() is { } statement)

@@ -49,48 +49,24 @@ public sealed class UsageRepository(DbScope db)
             return stored;
         }
 
-        await using var command = db.Connection.CreateCommand();
-        command.Transaction = db.Transaction;
-        command.CommandText = db.Dialect.Rewrite(InsertIfAbsent);
-        var source = Parameter(command, "@Source");
-        var sampleId = Parameter(command, "@SampleId");
-        var allocation = Parameter(command, "@AllocationId");
-        var contract = Parameter(command, "@ContractId");
-        var pool = Parameter(command, "@PoolId");
-        var start = Parameter(command, "@WindowStartMs");
-        var end = Parameter(command, "@WindowEndMs");
-        var busy = Parameter(command, "@BusyGpuSeconds");
-        var received = Parameter(command, "@ReceivedAtMs");
+        // On SQLite's writer the statement stays prepared across batches and runs through SQLite's C API.
+        using var statement = db.Statement(InsertIfAbsent);
         for (var i = 0; i < samples.Count; i++)
         {
             var s = samples[i];
-            source.Value = s.Source;
-            sampleId.Value = s.SampleId;
-            allocation.Value = s.AllocationId;
-            contract.Value = s.ContractId;
-            pool.Value = s.PoolId;
-            start.Value = UnixTime.ToMs(s.WindowStart);
-            end.Value = UnixTime.ToMs(s.WindowEnd);
-            busy.Value = s.BusyGpuSeconds;
-            received.Value = UnixTime.ToMs(s.ReceivedAt);
+            statement.Bind("@Source", s.Source).Bind("@SampleId", s.SampleId).Bind("@AllocationId", s.AllocationId)
+                .Bind("@ContractId", s.ContractId).Bind("@PoolId", s.PoolId).Bind("@WindowStartMs", UnixTime.ToMs(s.WindowStart))
+                .Bind("@WindowEndMs", UnixTime.ToMs(s.WindowEnd)).Bind("@BusyGpuSeconds", s.BusyGpuSeconds).Bind("@ReceivedAtMs", UnixTime.ToMs(s.ReceivedAt));
             if (i == 0)
             {
                 // Prepared once the parameters carry values: Npgsql takes their types from them.
-                await command.PrepareAsync(db.CancellationToken);
+                await statement.PrepareAsync();
             }
 
-            stored[i] = await command.ExecuteNonQueryAsync(db.CancellationToken) == 1;
+            stored[i] = await statement.ExecuteAsync() == 1;
         }
 
         return stored;
-    }
-
-    private static System.Data.Common.DbParameter Parameter(System.Data.Common.DbCommand command, string name)
-    {
-        var p = command.CreateParameter();
-        p.ParameterName = name;
-        command.Parameters.Add(p);
-        return p;
     }
 
     private sealed class Row
