@@ -12,55 +12,62 @@ namespace Procurement.Storage;
 /// </summary>
 public sealed class PreparedCommands(DbConnection connection) : IDisposable
 {
-    private readonly Dictionary<string, DbCommand> _commands = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, SqliteRawStatement?> _raw = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, KeptCommand> _commands = new(StringComparer.Ordinal);
 
     public DbConnection Connection { get; } = connection;
 
-    internal DbCommand Get(string sql, DbTransaction? transaction)
+    internal KeptCommand Get(string sql, DbTransaction? transaction)
     {
-        if (!_commands.TryGetValue(sql, out var command))
+        if (!_commands.TryGetValue(sql, out var kept))
         {
-            command = Connection.CreateCommand();
+            var command = Connection.CreateCommand();
             command.CommandText = sql;
-            _commands[sql] = command;
+            kept = new KeptCommand(command);
+            _commands[sql] = kept;
         }
 
-        command.Transaction = transaction;
-        return command;
-    }
-
-    /// <summary>On SQLite, the statement prepared for SQLite's C API (null for other providers, or SQL that is not one statement).</summary>
-    internal SqliteRawStatement? Raw(string sql)
-    {
-        if (Connection is not SqliteConnection sqlite)
-        {
-            return null;
-        }
-
-        if (!_raw.TryGetValue(sql, out var statement))
-        {
-            statement = SqliteRawStatement.TryPrepare(sqlite, sql);
-            _raw[sql] = statement;
-        }
-
-        return statement;
+        kept.Command.Transaction = transaction;
+        return kept;
     }
 
     public void Dispose()
     {
-        foreach (var command in _commands.Values)
+        foreach (var kept in _commands.Values)
         {
-            command.Dispose();
-        }
-
-        foreach (var statement in _raw.Values)
-        {
-            statement?.Dispose();
+            kept.Dispose();
         }
 
         _commands.Clear();
-        _raw.Clear();
+    }
+}
+
+/// <summary>A kept command and, on SQLite, the same statement prepared for SQLite's C API when first run that way.</summary>
+internal sealed class KeptCommand(DbCommand command) : IDisposable
+{
+    private SqliteRawStatement? _raw;
+    private bool _rawTried;
+
+    public DbCommand Command { get; } = command;
+
+    /// <summary>Null for other providers, or SQL that is not exactly one statement.</summary>
+    public SqliteRawStatement? Raw
+    {
+        get
+        {
+            if (!_rawTried)
+            {
+                _rawTried = true;
+                _raw = Command.Connection is SqliteConnection sqlite ? SqliteRawStatement.TryPrepare(sqlite, Command.CommandText) : null;
+            }
+
+            return _raw;
+        }
+    }
+
+    public void Dispose()
+    {
+        _raw?.Dispose();
+        Command.Dispose();
     }
 }
 
@@ -71,18 +78,16 @@ public sealed class PreparedCommands(DbConnection connection) : IDisposable
 public readonly struct Statement : IDisposable
 {
     private readonly DbCommand _command;
-    private readonly PreparedCommands? _kept;
-    private readonly bool _owned;
+    private readonly KeptCommand? _kept;
     private readonly CancellationToken _cancellationToken;
 
     internal Statement(DbScope db, string sql)
     {
         var text = db.Dialect.Rewrite(sql);
-        _owned = db.Commands is null;
-        _kept = db.Commands;
-        if (db.Commands is { } kept)
+        _kept = db.Commands?.Get(text, db.Transaction);
+        if (_kept is not null)
         {
-            _command = kept.Get(text, db.Transaction);
+            _command = _kept.Command;
         }
         else
         {
@@ -118,36 +123,25 @@ public readonly struct Statement : IDisposable
     /// <summary>Prepares the command for repeated runs; a no-op where it is already kept prepared.</summary>
     public Task PrepareAsync() => _kept is null ? _command.PrepareAsync(_cancellationToken) : Task.CompletedTask;
 
+    // Kept SQLite statements whose values SQLite's C API takes directly skip ADO.NET's per-call work.
     public Task<int> ExecuteAsync()
     {
-        if (RawStatement() is { } statement)
-        {
-            _cancellationToken.ThrowIfCancellationRequested();
-            return Task.FromResult(statement.Execute(_command.Parameters));
-        }
-
-        return _command.ExecuteNonQueryAsync(_cancellationToken);
+        _cancellationToken.ThrowIfCancellationRequested();
+        return _kept?.Raw is { } raw && raw.TryExecute(_command.Parameters, out var changed)
+            ? Task.FromResult(changed)
+            : _command.ExecuteNonQueryAsync(_cancellationToken);
     }
 
     public async Task<T?> ScalarAsync<T>()
     {
-        object? value;
-        if (RawStatement() is { } statement)
-        {
-            _cancellationToken.ThrowIfCancellationRequested();
-            value = statement.Scalar(_command.Parameters);
-        }
-        else
+        _cancellationToken.ThrowIfCancellationRequested();
+        if (!(_kept?.Raw is { } raw && raw.TryScalar(_command.Parameters, out var value)))
         {
             value = await _command.ExecuteScalarAsync(_cancellationToken);
         }
 
         return value is null or DBNull ? default : (T)Convert.ChangeType(value, typeof(T), System.Globalization.CultureInfo.InvariantCulture);
     }
-
-    // Kept SQLite statements whose values SQLite's C API takes directly skip ADO.NET's per-call work.
-    private SqliteRawStatement? RawStatement() =>
-        _kept?.Raw(_command.CommandText) is { } statement && SqliteRawStatement.CanBind(_command.Parameters) ? statement : null;
 
     /// <summary>The first row mapped by <paramref name="map"/>, or default when there is none.</summary>
     public async Task<T?> FirstOrDefaultAsync<T>(Func<DbDataReader, T> map)
@@ -170,7 +164,7 @@ public readonly struct Statement : IDisposable
 
     public void Dispose()
     {
-        if (_owned)
+        if (_kept is null)
         {
             _command.Dispose();
         }

@@ -48,24 +48,18 @@ internal sealed class SqliteRawStatement : IDisposable
         return new SqliteRawStatement(db, stmt);
     }
 
-    /// <summary>Whether every value can be bound here exactly as Microsoft.Data.Sqlite would bind it.</summary>
-    public static bool CanBind(DbParameterCollection parameters)
+    /// <summary>
+    /// Runs the statement to its end: the rows it changed, or -1 for a statement that changes none.
+    /// False, without running it, when a value is of a type only ADO.NET binds (the caller runs it there).
+    /// </summary>
+    public bool TryExecute(DbParameterCollection parameters, out int changed)
     {
-        for (var i = 0; i < parameters.Count; i++)
+        changed = 0;
+        if (!TryBind(parameters))
         {
-            if (parameters[i].Value is not (null or DBNull or string or long or int or short or bool or double or byte[]))
-            {
-                return false;
-            }
+            return false;
         }
 
-        return true;
-    }
-
-    /// <summary>Runs the statement to its end; the rows it changed, or -1 for a statement that changes none.</summary>
-    public int Execute(DbParameterCollection parameters)
-    {
-        Bind(parameters);
         try
         {
             int rc;
@@ -74,7 +68,8 @@ internal sealed class SqliteRawStatement : IDisposable
             }
 
             Check(rc);
-            return _readOnly ? -1 : raw.sqlite3_changes(_db);
+            changed = _readOnly ? -1 : raw.sqlite3_changes(_db);
+            return true;
         }
         finally
         {
@@ -82,27 +77,32 @@ internal sealed class SqliteRawStatement : IDisposable
         }
     }
 
-    /// <summary>The first column of the first row, as Microsoft.Data.Sqlite would return it, or null.</summary>
-    public object? Scalar(DbParameterCollection parameters)
+    /// <summary>The first column of the first row, as Microsoft.Data.Sqlite would return it, or null; false as for <see cref="TryExecute"/>.</summary>
+    public bool TryScalar(DbParameterCollection parameters, out object? value)
     {
-        Bind(parameters);
+        value = null;
+        if (!TryBind(parameters))
+        {
+            return false;
+        }
+
         try
         {
             var rc = raw.sqlite3_step(_stmt);
-            if (rc == raw.SQLITE_DONE)
+            if (rc != raw.SQLITE_DONE)
             {
-                return null;
+                Check(rc);
+                value = raw.sqlite3_column_type(_stmt, 0) switch
+                {
+                    raw.SQLITE_INTEGER => raw.sqlite3_column_int64(_stmt, 0),
+                    raw.SQLITE_FLOAT => raw.sqlite3_column_double(_stmt, 0),
+                    raw.SQLITE_TEXT => raw.sqlite3_column_text(_stmt, 0).utf8_to_string(),
+                    raw.SQLITE_BLOB => raw.sqlite3_column_blob(_stmt, 0).ToArray(),
+                    _ => null,
+                };
             }
 
-            Check(rc);
-            return raw.sqlite3_column_type(_stmt, 0) switch
-            {
-                raw.SQLITE_INTEGER => raw.sqlite3_column_int64(_stmt, 0),
-                raw.SQLITE_FLOAT => raw.sqlite3_column_double(_stmt, 0),
-                raw.SQLITE_TEXT => raw.sqlite3_column_text(_stmt, 0).utf8_to_string(),
-                raw.SQLITE_BLOB => raw.sqlite3_column_blob(_stmt, 0).ToArray(),
-                _ => null,
-            };
+            return true;
         }
         finally
         {
@@ -110,8 +110,11 @@ internal sealed class SqliteRawStatement : IDisposable
         }
     }
 
-    private void Bind(DbParameterCollection parameters)
+    // Binds every value as Microsoft.Data.Sqlite would; false at the first value of another type.
+    private bool TryBind(DbParameterCollection parameters)
     {
+        // The command's parameter list only grows (names are added, never removed), so an unchanged
+        // count means the same names in the same order.
         if (_positions.Length != parameters.Count)
         {
             Resolve(parameters);
@@ -125,20 +128,24 @@ internal sealed class SqliteRawStatement : IDisposable
                 continue;
             }
 
-            var rc = parameters[i].Value switch
+            int rc;
+            switch (parameters[i].Value)
             {
-                null or DBNull => raw.sqlite3_bind_null(_stmt, position),
-                string s => raw.sqlite3_bind_text16(_stmt, position, s),
-                long l => raw.sqlite3_bind_int64(_stmt, position, l),
-                int n => raw.sqlite3_bind_int64(_stmt, position, n),
-                short n => raw.sqlite3_bind_int64(_stmt, position, n),
-                bool b => raw.sqlite3_bind_int64(_stmt, position, b ? 1 : 0),
-                double d => raw.sqlite3_bind_double(_stmt, position, d),
-                byte[] bytes => raw.sqlite3_bind_blob(_stmt, position, bytes),
-                var other => throw new NotSupportedException($"Cannot bind a {other.GetType().Name} to a raw SQLite statement."),
-            };
+                case null or DBNull: rc = raw.sqlite3_bind_null(_stmt, position); break;
+                case string s: rc = raw.sqlite3_bind_text16(_stmt, position, s); break;
+                case long l: rc = raw.sqlite3_bind_int64(_stmt, position, l); break;
+                case int n: rc = raw.sqlite3_bind_int64(_stmt, position, n); break;
+                case short n: rc = raw.sqlite3_bind_int64(_stmt, position, n); break;
+                case bool b: rc = raw.sqlite3_bind_int64(_stmt, position, b ? 1 : 0); break;
+                case double d: rc = raw.sqlite3_bind_double(_stmt, position, d); break;
+                case byte[] bytes: rc = raw.sqlite3_bind_blob(_stmt, position, bytes); break;
+                default: return false;
+            }
+
             Check(rc);
         }
+
+        return true;
     }
 
     private void Resolve(DbParameterCollection parameters)
