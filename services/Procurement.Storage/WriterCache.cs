@@ -26,7 +26,7 @@ public sealed class WriterCache
     /// <summary>Pools by id.</summary>
     public CacheTable<Domain.Pools.Pool> Pools { get; }
 
-    /// <summary>Contracts by id, as row data and versions (callers get a fresh aggregate each time).</summary>
+    /// <summary>Contracts by id, as row data and versions: a fresh aggregate for each change, one shared read-only one for admission.</summary>
     public CacheTable<Repositories.ContractSnapshot> Contracts { get; }
 
     /// <summary>A pool's allocations in one open state, ordered by seq, keyed by <see cref="OpenKey"/>.</summary>
