@@ -56,9 +56,15 @@ fi
 
 # 3. The image, from deploy/Dockerfile, on the local bases.
 log "docker build"
+STARTED=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+sleep 1
 docker build --network host -f deploy/Dockerfile \
   --build-arg SDK_IMAGE=procurement-local/dotnet:10 --build-arg RUNTIME_IMAGE=procurement-local/dotnet:10 \
   -t procurement:local . >"$WORK/build.log" 2>&1 || { tail -30 "$WORK/build.log"; exit 1; }
+# Earlier builds' images (the untagged previous procurement:local and its build stage) are garbage
+# now; on the vfs storage driver each costs a full copy of its layers and fills the disk run by run.
+# This build's own layers stay: they are the cache of the next one.
+docker image prune -f --filter label=procurement.image --filter "until=$STARTED" >/dev/null || true
 
 # 4. Run it and test it.
 KEY="container-operator-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
