@@ -68,6 +68,8 @@ await using (var server = await BenchServer.StartAsync(dll, Path.Combine(work, "
         // Warmed up first, like the read path: the first seconds after start-up are spent compiling.
         await AdmissionPairsAsync([client], contractIds, pool, callers, 2);
         var pairs = await AdmissionPairsAsync([client], contractIds, pool, callers, seconds);
+        var stackPairs = await ReadPairsAsync(client, pool, callers, seconds);
+        Console.Error.WriteLine($"STACK {stackPairs:F0} pairs/s");
         rows.Add(($"RequestAllocation + ReleaseAllocation pairs, {callers} callers", Rate(pairs, "pairs/s"), Rate(raw, "single-row txn/s (synchronous=FULL)"), Ratio(pairs, raw), "≥ 1.0"));
 
         // 5. Latency at half the maximum admission throughput.
@@ -316,6 +318,23 @@ static async Task<double> AdmissionPairsAsync(List<ProcurementClient> clients, L
         {
             var a = await client.Allocations.RequestAsync(new RequestAllocationRequest { ContractId = contract, PoolId = pool, Units = 1 });
             await client.Allocations.ReleaseAsync(a.Allocation.AllocationId);
+            Interlocked.Increment(ref pairs);
+        }
+    }));
+    return pairs / watch.Elapsed.TotalSeconds;
+}
+
+static async Task<double> ReadPairsAsync(ProcurementClient client, string pool, int callers, int seconds)
+{
+    long pairs = 0;
+    using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(seconds));
+    var watch = Stopwatch.StartNew();
+    await Task.WhenAll(Enumerable.Range(0, callers).Select(async i =>
+    {
+        while (!stop.IsCancellationRequested)
+        {
+            await client.Allocations.GetPoolStatusAsync(pool);
+            await client.Allocations.GetPoolStatusAsync(pool);
             Interlocked.Increment(ref pairs);
         }
     }));

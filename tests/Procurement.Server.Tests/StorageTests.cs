@@ -83,41 +83,72 @@ public sealed class StorageTests
     [Fact]
     public void UpgradingASqliteFile_AttributesEveryStoredSampleToItsAllocationsContractAndPool()
     {
-        var path = Path.Combine(Path.GetTempPath(), $"upgrade-{Guid.NewGuid():N}.db");
-        try
-        {
-            // A file as the previous release left it: migrations 1–3 and a sample.
-            using (var connection = new SqliteConnection($"Data Source={path};Pooling=False"))
-            {
-                connection.Open();
-                connection.Execute("CREATE TABLE schema_migrations (version INTEGER NOT NULL PRIMARY KEY, name TEXT NOT NULL, applied_at_ms INTEGER NOT NULL)");
-                foreach (var (version, name, sql) in MigrationScripts.Load("Sqlite").Where(m => m.Version <= 3))
-                {
-                    connection.Execute(sql);
-                    connection.Execute("INSERT INTO schema_migrations VALUES (@version, @name, 0)", new { version, name });
-                }
+        using var file = new OlderFile(lastMigration: 3, """
+            INSERT INTO pools (id, display_name, region, accelerator_type, capacity_units, revision, created_at_ms, updated_at_ms)
+              VALUES ('p1', 'p', 'r', 'H100', 10, 1, 0, 0);
+            INSERT INTO contracts (id, tenant_id, display_name, state, revision, end_ms, created_at_ms, updated_at_ms)
+              VALUES ('ctr_1', 'lab', 'c', 'ACTIVE', 1, 9000000, 0, 0);
+            INSERT INTO allocations (seq, id, contract_id, tenant_id, pool_id, units, state, cause, requested_at_ms, admitted_at_ms)
+              VALUES (1, 'alc_1', 'ctr_1', 'lab', 'p1', 1, 'ACTIVE', 'CLIENT_REQUEST', 0, 0);
+            INSERT INTO usage_samples (source, sample_id, allocation_id, window_start_ms, window_end_ms, busy_gpu_seconds, received_at_ms)
+              VALUES ('m', 's1', 'alc_1', 0, 1000, 1, 0);
+            """);
 
-                connection.Execute("""
-                    INSERT INTO pools (id, display_name, region, accelerator_type, capacity_units, revision, created_at_ms, updated_at_ms)
-                      VALUES ('p1', 'p', 'r', 'H100', 10, 1, 0, 0);
-                    INSERT INTO contracts (id, tenant_id, display_name, state, revision, end_ms, created_at_ms, updated_at_ms)
-                      VALUES ('ctr_1', 'lab', 'c', 'ACTIVE', 1, 9000000, 0, 0);
-                    INSERT INTO allocations (seq, id, contract_id, tenant_id, pool_id, units, state, cause, requested_at_ms, admitted_at_ms)
-                      VALUES (1, 'alc_1', 'ctr_1', 'lab', 'p1', 1, 'ACTIVE', 'CLIENT_REQUEST', 0, 0);
-                    INSERT INTO usage_samples (source, sample_id, allocation_id, window_start_ms, window_end_ms, busy_gpu_seconds, received_at_ms)
-                      VALUES ('m', 's1', 'alc_1', 0, 1000, 1, 0);
-                    """);
+        using var upgraded = file.Upgrade();
+        Assert.Equal(("ctr_1", "p1"), upgraded.QuerySingle<(string, string)>("SELECT contract_id, pool_id FROM usage_samples WHERE sample_id = 's1'"));
+    }
+
+    [Fact]
+    public void UpgradingASqliteFile_KeepsEveryIdempotencyRecord_AndItsKeyStillRefusesASecondOne()
+    {
+        using var file = new OlderFile(lastMigration: 4, """
+            INSERT INTO idempotency_records (scope, request_id, method, request_hash, response, created_at_ms)
+              VALUES ('key_1', 'r-1', '/m', 'h', X'0102', 7);
+            """);
+
+        using var upgraded = file.Upgrade();
+        var kept = upgraded.QuerySingle<(string Method, string Hash, byte[] Response, long CreatedAtMs)>(
+            "SELECT method, request_hash, response, created_at_ms FROM idempotency_records WHERE scope = 'key_1' AND request_id = 'r-1'");
+        Assert.Equal(("/m", "h", 7L), (kept.Method, kept.Hash, kept.CreatedAtMs));
+        Assert.Equal(new byte[] { 1, 2 }, kept.Response);
+        var again = Assert.Throws<SqliteException>(() => upgraded.Execute(
+            "INSERT INTO idempotency_records (scope, request_id, method, request_hash, response, created_at_ms) VALUES ('key_1', 'r-1', '/m', 'h', X'00', 8)"));
+        Assert.Equal(19, again.SqliteErrorCode); // SQLITE_CONSTRAINT
+        upgraded.Execute("INSERT INTO idempotency_records (scope, request_id, method, request_hash, response, created_at_ms) VALUES ('key_2', 'r-1', '/m', 'h', X'00', 8)");
+    }
+
+    /// <summary>A SQLite file as an earlier release left it: migrations up to <c>lastMigration</c>, then <c>seed</c>.</summary>
+    private sealed class OlderFile : IDisposable
+    {
+        private readonly string _path = Path.Combine(Path.GetTempPath(), $"upgrade-{Guid.NewGuid():N}.db");
+
+        public OlderFile(int lastMigration, string seed)
+        {
+            using var connection = new SqliteConnection($"Data Source={_path};Pooling=False");
+            connection.Open();
+            connection.Execute("CREATE TABLE schema_migrations (version INTEGER NOT NULL PRIMARY KEY, name TEXT NOT NULL, applied_at_ms INTEGER NOT NULL)");
+            foreach (var (version, name, sql) in MigrationScripts.Load("Sqlite").Where(m => m.Version <= lastMigration))
+            {
+                connection.Execute(sql);
+                connection.Execute("INSERT INTO schema_migrations VALUES (@version, @name, 0)", new { version, name });
             }
 
-            new SqliteDatabase(path).Initialize(TimeProvider.System);
-
-            using var upgraded = new SqliteConnection($"Data Source={path};Pooling=False");
-            Assert.Equal(("ctr_1", "p1"), upgraded.QuerySingle<(string, string)>("SELECT contract_id, pool_id FROM usage_samples WHERE sample_id = 's1'"));
+            connection.Execute(seed);
         }
-        finally
+
+        /// <summary>Applies the pending migrations as start-up does, then opens the file.</summary>
+        public SqliteConnection Upgrade()
+        {
+            new SqliteDatabase(_path).Initialize(TimeProvider.System);
+            var connection = new SqliteConnection($"Data Source={_path};Pooling=False");
+            connection.Open();
+            return connection;
+        }
+
+        public void Dispose()
         {
             SqliteConnection.ClearAllPools();
-            File.Delete(path);
+            File.Delete(_path);
         }
     }
 

@@ -5,6 +5,12 @@
 -- A contract's open allocations are all anyone looks up by contract and state (suspension ends
 -- them), so the index holds only those: a few pages that stay hot, where before every transition
 -- also wrote the contract's ever-growing list of ended allocations.
+-- The event log's tenant and pool indexes served no query: a watch or listing walks the log in
+-- sequence order from where it left off and filters as it goes, which is also what SQLite's planner
+-- chose for it. The tenant index alone cost every decision a page of its own.
+DROP INDEX ix_allocation_events_tenant;
+DROP INDEX ix_allocation_events_pool;
+
 DROP INDEX ix_allocations_contract_state;
 CREATE INDEX ix_allocations_contract_open ON allocations (contract_id) WHERE state IN ('PENDING', 'ACTIVE');
 
