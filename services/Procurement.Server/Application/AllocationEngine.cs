@@ -118,11 +118,13 @@ public static class AllocationEngine
     /// <summary>Rule 4: PENDING requests of the pool, highest priority then oldest, each admitted if it now fits.</summary>
     public static async Task RetryPendingAsync(IStoreSession s, string poolId, DateTimeOffset now)
     {
-        var view = await LoadAsync(s, poolId, now);
-        if (view.Pending.Count == 0)
+        // Most releases find the queue empty: asking first spares them loading the whole pool again.
+        if ((await s.Allocations.InPoolAsync(poolId, AllocationState.Pending)).Count == 0)
         {
             return;
         }
+
+        var view = await LoadAsync(s, poolId, now);
 
         var byId = view.Pending.ToDictionary(p => p.Id, StringComparer.Ordinal);
         var queue = view.Pending.Select(p => new QueuedRequest(p.Seq, p.Id, p.ContractId, p.Units, p.RequestedAt));

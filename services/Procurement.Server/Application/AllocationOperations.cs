@@ -9,8 +9,8 @@ namespace Procurement.Server.Application;
 /// <summary>A request for units, validated.</summary>
 public sealed record AllocationRequest(string ContractId, string PoolId, long Units, DateTimeOffset? EndTime, TimeSpan? Duration, bool WaitIfUnavailable);
 
-/// <summary>What a request did (or, in a dry run, would do).</summary>
-public sealed record AllocationOutcome(Allocation? Allocation, AdmissionDecision Decision, IReadOnlyDictionary<string, Allocation> Held);
+/// <summary>What a request did (or, in a dry run, would do), with the allocations its decision preempts, by id.</summary>
+public sealed record AllocationOutcome(Allocation? Allocation, AdmissionDecision Decision, IReadOnlyDictionary<string, Allocation> Victims);
 
 /// <summary>Requests and releases as units of work.</summary>
 public static class AllocationOperations
@@ -33,10 +33,16 @@ public static class AllocationOperations
         var view = await AllocationEngine.SweepPoolAsync(s, request.PoolId, now, contract)
             ?? await AllocationEngine.LoadAsync(s, request.PoolId, now, contract);
         var decision = AdmissionPolicy.Decide(view.Ledger, contract.Id, request.Units, request.WaitIfUnavailable);
-        var held = view.Active.ToDictionary(a => a.Id, StringComparer.Ordinal);
+        // Taken before the decision is applied: admitting it ends them.
+        var victims = new Dictionary<string, Allocation>(decision.Victims.Count, StringComparer.Ordinal);
+        foreach (var v in decision.Victims)
+        {
+            victims[v.AllocationId] = view.Open[v.AllocationId];
+        }
+
         if (dryRun)
         {
-            return new AllocationOutcome(null, decision, held);
+            return new AllocationOutcome(null, decision, victims);
         }
 
         if (decision.Outcome == AdmissionOutcome.Refuse)
@@ -51,11 +57,11 @@ public static class AllocationOperations
         {
             await s.Allocations.InsertAsync(allocation);
             await AllocationEngine.AppendEventAsync(s, allocation, AllocationEventType.Queued, now);
-            return new AllocationOutcome(allocation, decision, held);
+            return new AllocationOutcome(allocation, decision, victims);
         }
 
         var admitted = await AllocationEngine.AdmitAsync(s, view, allocation with { State = AllocationState.Active }, decision, AllocationCause.ClientRequest, now);
-        return new AllocationOutcome(admitted, decision, held);
+        return new AllocationOutcome(admitted, decision, victims);
     }
 
     /// <summary>Releases an ACTIVE allocation or cancels a PENDING one; one that has ended is returned as it is.</summary>
@@ -63,8 +69,11 @@ public static class AllocationOperations
     {
         var allocation = await LoadVisibleAsync(s, principal, allocationId);
         await s.LockPoolsAsync([allocation.PoolId]);
-        await AllocationEngine.SweepPoolAsync(s, allocation.PoolId, now);
-        allocation = (await s.Allocations.GetAsync(allocationId))!;
+        if (await AllocationEngine.SweepPoolAsync(s, allocation.PoolId, now) is null)
+        {
+            // The sweep ended something in the pool, perhaps this allocation.
+            allocation = (await s.Allocations.GetAsync(allocationId))!;
+        }
         if (allocation.IsFinal)
         {
             return allocation;

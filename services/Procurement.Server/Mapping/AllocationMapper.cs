@@ -39,7 +39,7 @@ public static class AllocationMapper
         return result;
     }
 
-    public static V1.AdmissionDecision ToApi(this AdmissionDecision d, IReadOnlyDictionary<string, Allocation> held)
+    public static V1.AdmissionDecision ToApi(this AdmissionDecision d, IReadOnlyDictionary<string, Allocation> victims)
     {
         var result = new V1.AdmissionDecision
         {
@@ -51,7 +51,7 @@ public static class AllocationMapper
         {
             AllocationId = v.AllocationId,
             ContractId = v.ContractId,
-            TenantId = held[v.AllocationId].TenantId,
+            TenantId = victims[v.AllocationId].TenantId,
             Units = v.Units,
         }));
         return result;

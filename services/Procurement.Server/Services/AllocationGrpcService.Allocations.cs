@@ -26,13 +26,13 @@ public sealed partial class AllocationGrpcService
             var principal = context.GetPrincipal();
             var now = Mutations.TruncateToMilliseconds(time.GetUtcNow());
             var outcome = await store.SimulateAsync(s => AllocationOperations.RequestAsync(s, principal, parsed, now, dryRun: true), context.CancellationToken);
-            return new RequestAllocationResponse { Decision = outcome.Decision.ToApi(outcome.Held) };
+            return new RequestAllocationResponse { Decision = outcome.Decision.ToApi(outcome.Victims) };
         }
 
         return await mutations.RunAsync(context, request, request.RequestId, async m =>
         {
             var outcome = await AllocationOperations.RequestAsync(m.Session, m.Principal, parsed, m.Now, dryRun: false);
-            var response = new RequestAllocationResponse { Allocation = outcome.Allocation!.ToApi(), Decision = outcome.Decision.ToApi(outcome.Held) };
+            var response = new RequestAllocationResponse { Allocation = outcome.Allocation!.ToApi(), Decision = outcome.Decision.ToApi(outcome.Victims) };
             return new MutationResult<RequestAllocationResponse>(response, Model.Allocation.ResourceType, outcome.Allocation!.Id);
         });
     }
