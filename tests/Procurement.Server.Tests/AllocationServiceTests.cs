@@ -171,6 +171,32 @@ public sealed class AllocationServiceTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task QueuedRequestWithDuration_RunsForItsDurationFromAdmission_AndKeepsItsTimesWhenReleased()
+    {
+        var a = await ContractAsync("lab-a", 0, 10);
+        var b = await ContractAsync("lab-b", 0, 10);
+        var blocker = await RequestAsync(a, 10);
+        var requestedAt = _server.Clock.GetUtcNow();
+        var queued = await RequestAsync(b, 4, wait: true, duration: Duration.FromTimeSpan(TimeSpan.FromHours(2)));
+        Assert.Equal(AllocationState.Pending, queued.Allocation.State);
+
+        _server.Clock.Advance(TimeSpan.FromMinutes(10));
+        var admittedAt = _server.Clock.GetUtcNow();
+        await Ops.ReleaseAllocationAsync(new ReleaseAllocationRequest { RequestId = Rpc.NewRequestId(), AllocationId = blocker.Allocation.AllocationId });
+        var admitted = await GetAsync(queued.Allocation.AllocationId);
+        Assert.Equal((AllocationState.Active, AllocationCause.CapacityFreed), (admitted.State, admitted.Cause));
+        Assert.Equal((requestedAt, admittedAt, admittedAt.AddHours(2)),
+            (admitted.RequestTime.ToDateTimeOffset(), admitted.AdmitTime.ToDateTimeOffset(), admitted.EndTime.ToDateTimeOffset()));
+
+        _server.Clock.Advance(TimeSpan.FromMinutes(5));
+        await Ops.ReleaseAllocationAsync(new ReleaseAllocationRequest { RequestId = Rpc.NewRequestId(), AllocationId = admitted.AllocationId });
+        var released = await GetAsync(admitted.AllocationId);
+        Assert.Equal(AllocationState.Released, released.State);
+        Assert.Equal((admittedAt, admittedAt.AddHours(2), admittedAt.AddMinutes(5)),
+            (released.AdmitTime.ToDateTimeOffset(), released.EndTime.ToDateTimeOffset(), released.FinishTime.ToDateTimeOffset()));
+    }
+
+    [Fact]
     public async Task Allocation_PastItsEnd_IsNotCountedEvenBeforeTheSweeperRuns()
     {
         var a = await ContractAsync("lab-a", 0, 10);

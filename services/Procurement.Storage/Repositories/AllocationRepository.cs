@@ -47,9 +47,18 @@ public sealed class AllocationRepository(DbScope db)
                 @AdmittedAtMs, @EndedAtMs, @EndTimeMs, @DurationMs)
         """;
 
-    private const string Update = """
+    // A transition sets only the columns it changes: SQLite rewrites an index entry whenever the
+    // UPDATE names one of its columns, even to the same value, and the per-contract index on
+    // admitted_at_ms would otherwise take a page of its own on every release.
+    private const string UpdateAdmitted = """
         UPDATE allocations
-        SET state = @State, cause = @Cause, admitted_at_ms = @AdmittedAtMs, ended_at_ms = @EndedAtMs, end_time_ms = @EndTimeMs
+        SET state = @State, cause = @Cause, admitted_at_ms = @AdmittedAtMs, end_time_ms = @EndTimeMs
+        WHERE id = @Id AND state = @PreviousState
+        """;
+
+    private const string UpdateEnded = """
+        UPDATE allocations
+        SET state = @State, cause = @Cause, ended_at_ms = @EndedAtMs
         WHERE id = @Id AND state = @PreviousState
         """;
 
@@ -118,15 +127,26 @@ public sealed class AllocationRepository(DbScope db)
         Cached(a.PoolId, a.State, list => InsertBySeq(list, a));
     }
 
-    /// <summary>Writes a transition; fails if the stored state is no longer <paramref name="previousState"/>.</summary>
+    /// <summary>
+    /// Writes a transition, PENDING to ACTIVE (admission: its time and end time) or to a final state
+    /// (its end); fails if the stored state is no longer <paramref name="previousState"/>.
+    /// </summary>
     public async Task UpdateAsync(Allocation a, AllocationState previousState)
     {
         var row = Row.From(a);
-        int changed;
-        using (var statement = db.Statement(Update))
+        var admitted = (previousState, a.State) switch
         {
-            changed = await statement.Bind("@Id", row.Id).Bind("@State", row.State).Bind("@Cause", row.Cause).Bind("@AdmittedAtMs", row.AdmittedAtMs)
-                .Bind("@EndedAtMs", row.EndedAtMs).Bind("@EndTimeMs", row.EndTimeMs).Bind("@PreviousState", Name(previousState)).ExecuteAsync();
+            (AllocationState.Pending, AllocationState.Active) => true,
+            (AllocationState.Pending or AllocationState.Active, _) when a.IsFinal => false,
+            _ => throw new ArgumentException($"No transition from {previousState} to {a.State}.", nameof(a)),
+        };
+        int changed;
+        using (var statement = db.Statement(admitted ? UpdateAdmitted : UpdateEnded))
+        {
+            statement.Bind("@Id", row.Id).Bind("@State", row.State).Bind("@Cause", row.Cause).Bind("@PreviousState", Name(previousState));
+            changed = await (admitted
+                ? statement.Bind("@AdmittedAtMs", row.AdmittedAtMs).Bind("@EndTimeMs", row.EndTimeMs)
+                : statement.Bind("@EndedAtMs", row.EndedAtMs)).ExecuteAsync();
         }
 
         if (changed != 1)
