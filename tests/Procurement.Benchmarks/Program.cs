@@ -63,14 +63,22 @@ await using (var server = await BenchServer.StartAsync(dll, Path.Combine(work, "
     // 2. Durable admission against SQLite's single-row durable transaction rate.
     if (Runs("admission"))
     {
-        var raw = RawSqliteTransactions(Path.Combine(work, "raw.db"), seconds);
         Console.Error.WriteLine($"admission load on server pid {server.ProcessId}");
         // Warmed up first, like the read path: the first seconds after start-up are spent compiling.
         await AdmissionPairsAsync([client], contractIds, pool, callers, 2);
-        var pairs = await AdmissionPairsAsync([client], contractIds, pool, callers, seconds);
-        var stackPairs = await ReadPairsAsync(client, pool, callers, seconds);
-        Console.Error.WriteLine($"STACK {stackPairs:F0} pairs/s");
+        // The baseline and the service are each measured twice, interleaved, keeping each one's better
+        // window: on this shared machine the raw rate alone swings by a third between windows.
+        double raw = 0, pairs = 0;
+        for (var round = 0; round < 2; round++)
+        {
+            raw = Math.Max(raw, RawSqliteTransactions(Path.Combine(work, $"raw-{round}.db"), seconds));
+            pairs = Math.Max(pairs, await AdmissionPairsAsync([client], contractIds, pool, callers, seconds));
+        }
+
         rows.Add(($"RequestAllocation + ReleaseAllocation pairs, {callers} callers", Rate(pairs, "pairs/s"), Rate(raw, "single-row txn/s (synchronous=FULL)"), Ratio(pairs, raw), "≥ 1.0"));
+        // What the same client and gRPC stack do without the writer: two cached reads per pair.
+        var stack = await ReadPairsAsync(client, pool, callers, seconds);
+        rows.Add(($"Same callers, two GetPoolStatus reads per pair (the stack without the writer)", Rate(stack, "pairs/s"), "", "", "report"));
 
         // 5. Latency at half the maximum admission throughput.
         var (p50, p99, achieved) = await LatencyAtRateAsync(client, contractIds, pool, pairs / 2, seconds);
@@ -324,6 +332,8 @@ static async Task<double> AdmissionPairsAsync(List<ProcurementClient> clients, L
     return pairs / watch.Elapsed.TotalSeconds;
 }
 
+// Pairs of cached reads through the admission benchmark's client: the ceiling the client and the gRPC
+// stack put on pairs of calls on this machine, with no write behind them.
 static async Task<double> ReadPairsAsync(ProcurementClient client, string pool, int callers, int seconds)
 {
     long pairs = 0;
