@@ -117,6 +117,38 @@ public sealed class WatchAndUsageTests : IAsyncLifetime
         Assert.Equal(StatusCode.Cancelled, e.StatusCode);
     }
 
+    [Fact]
+    public async Task Watch_Customer_Live_GetsEachOfItsEvents_AmongOtherTenantsEvents_ExactlyOnce()
+    {
+        var customer = _server.Allocations(await _server.CreateKeyAsync(Role.Customer, "lab-a"));
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(20));
+        using var call = customer.WatchAllocations(new WatchAllocationsRequest(), cancellationToken: cts.Token);
+        var received = new List<AllocationEvent>();
+        var reading = Task.Run(async () =>
+        {
+            while (received.Count < 2 && await call.ResponseStream.MoveNext(cts.Token))
+            {
+                received.Add(call.ResponseStream.Current.Event);
+            }
+        });
+
+        // Other tenants' commits wake the watch and move it past their events; its own must still arrive.
+        for (var i = 0; i < 5; i++)
+        {
+            await ReleaseAsync(await AllocateAsync(_b, 1));
+        }
+
+        var mine = await AllocateAsync(_a, 2);
+        await AllocateAsync(_b, 1);
+        await ReleaseAsync(mine);
+        await AllocateAsync(_b, 1);
+        await reading;
+
+        Assert.Equal([(AllocationEventType.Admitted, mine.AllocationId), (AllocationEventType.Released, mine.AllocationId)],
+            received.Select(e => (e.Type, e.AllocationId)));
+        Assert.True(received[0].Sequence < received[1].Sequence);
+    }
+
     private UsageSample Sample(Allocation a, string id, int startMinute, int endMinute, long busy, string source = "meter-1") => new()
     {
         Source = source,

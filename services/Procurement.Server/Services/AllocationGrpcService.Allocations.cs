@@ -99,7 +99,9 @@ public sealed partial class AllocationGrpcService
             {
                 // Taken before the read: a commit after the read completes it, so no event waits for the poll.
                 var nextCommit = store.NextCommit;
-                var events = await store.ReadAsync(s => s.AllocationEvents.ListAfterAsync(last, filter, WatchBatchSize), ct);
+                // The log's end is read first, so even a read without one snapshot lists every event up to it.
+                var (logEnd, events) = await store.ReadAsync(async s =>
+                    (await s.AllocationEvents.LastSequenceAsync(), await s.AllocationEvents.ListAfterAsync(last, filter, WatchBatchSize)), ct);
                 foreach (var e in events)
                 {
                     await responseStream.WriteAsync(new WatchAllocationsResponse { Event = e.ToApi() }, ct);
@@ -108,6 +110,9 @@ public sealed partial class AllocationGrpcService
 
                 if (events.Count < WatchBatchSize)
                 {
+                    // Every event up to that end has been looked at: a filtered watch moves past other
+                    // tenants' events instead of reading them again on each commit.
+                    last = Math.Max(last, logEnd);
                     // Poll as well, for commits made by other processes on the same database.
                     await Task.WhenAny(nextCommit, Task.Delay(WatchPollInterval, TimeProvider.System, ct)).ConfigureAwait(false);
                 }

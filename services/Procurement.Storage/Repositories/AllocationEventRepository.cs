@@ -33,6 +33,18 @@ public sealed class AllocationEventRepository(DbScope db)
         LIMIT @Limit
         """;
 
+    private const string SelectLast = "SELECT COALESCE(MAX(seq), 0) FROM allocation_events";
+
+    /// <summary>
+    /// The highest sequence number in the log as this read sees it. Sequence numbers are given in
+    /// commit order without gaps, so no event at or below it can appear later.
+    /// </summary>
+    public async Task<long> LastSequenceAsync()
+    {
+        using var statement = db.Statement(SelectLast);
+        return await statement.ScalarAsync<long>();
+    }
+
     public async Task AppendAsync(AllocationEvent e)
     {
         using var statement = db.Statement(db.Dialect.InsertAllocationEvent);
