@@ -176,6 +176,30 @@ public sealed class IdempotencyAndAuditTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task AuditLog_OfOneResource_PagesThroughItsEventsOnly_InOrder()
+    {
+        var c = await Fixtures.CreateContractAsync(_server);
+        await Fixtures.CreateContractAsync(_server);
+        await Ops.ActivateContractAsync(new ActivateContractRequest { RequestId = Rpc.NewRequestId(), ContractId = c.ContractId });
+        await Fixtures.CreateContractAsync(_server);
+        await Ops.SuspendContractAsync(new SuspendContractRequest { RequestId = Rpc.NewRequestId(), ContractId = c.ContractId, Reason = "audit" });
+
+        var events = new List<AuditEvent>();
+        var token = "";
+        do
+        {
+            var page = await Ops.ListAuditEventsAsync(new ListAuditEventsRequest { ResourceType = "contract", ResourceId = c.ContractId, PageSize = 1, PageToken = token });
+            events.AddRange(page.Events);
+            token = page.NextPageToken;
+        }
+        while (token.Length > 0);
+
+        Assert.Equal(["CreateContract", "ActivateContract", "SuspendContract"], events.Select(e => e.Method.Split('/')[^1]));
+        Assert.All(events, e => Assert.Equal(c.ContractId, e.ResourceId));
+        Assert.Equal(events.Select(e => e.Sequence).Order(), events.Select(e => e.Sequence));
+    }
+
+    [Fact]
     public async Task AuditLog_PagesWithoutLossOrRepeat()
     {
         for (var i = 0; i < 7; i++)

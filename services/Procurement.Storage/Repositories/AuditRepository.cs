@@ -32,6 +32,17 @@ public sealed class AuditRepository(DbScope db)
         LIMIT @Limit
         """;
 
+    // One resource's history is one range of ix_audit_events_resource; the general query above walks
+    // the whole log from the cursor, which is right for unfiltered or type-only listings but not here.
+    private const string SelectPageOfResource = """
+        SELECT seq AS Sequence, occurred_at_ms AS OccurredAtMs, key_id AS KeyId, role AS Role, tenant_id AS TenantId,
+               method AS Method, request_id AS RequestId, resource_type AS ResourceType, resource_id AS ResourceId
+        FROM audit_events
+        WHERE resource_type = @ResourceType AND resource_id = @ResourceId AND seq > @AfterSeq
+        ORDER BY seq
+        LIMIT @Limit
+        """;
+
     public async Task AppendAsync(AuditEvent e)
     {
         using var statement = db.Statement(Insert);
@@ -42,7 +53,8 @@ public sealed class AuditRepository(DbScope db)
 
     public async Task<IReadOnlyList<AuditEvent>> ListAsync(string? resourceType, string? resourceId, long afterSeq, int limit)
     {
-        var rows = await db.Connection.QueryAsync<Row>(db.Command(SelectPage, new
+        var sql = resourceType is not null && resourceId is not null ? SelectPageOfResource : SelectPage;
+        var rows = await db.Connection.QueryAsync<Row>(db.Command(sql, new
         {
             AfterSeq = afterSeq, ResourceType = resourceType, ResourceId = resourceId, Limit = limit,
         }));
