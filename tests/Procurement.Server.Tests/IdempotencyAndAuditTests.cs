@@ -139,6 +139,33 @@ public sealed class IdempotencyAndAuditTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task ForgettingRequestIds_TakesTheOldestFirst_AtMostTheLimitAtATime()
+    {
+        var store = _server.Services.GetRequiredService<Procurement.Storage.IProcurementStore>();
+        var createdAt = Enumerable.Range(1, 5).Select(i => DateTimeOffset.UnixEpoch.AddMilliseconds(i)).ToList();
+        await store.WriteAsync(async s =>
+        {
+            foreach (var at in createdAt)
+            {
+                await s.Idempotency.InsertAsync(new Procurement.Storage.Repositories.IdempotencyRecord("janitor-test", $"r-{at.ToUnixTimeMilliseconds()}", "/m", "h", [1], at));
+            }
+
+            return true;
+        }, CancellationToken.None);
+        var cutoff = DateTimeOffset.UnixEpoch.AddMilliseconds(100);
+
+        Assert.Equal(2, await store.WriteAsync(s => s.Idempotency.DeleteOlderThanAsync(cutoff, 2), CancellationToken.None));
+        var left = await store.ReadAsync(async s => new[]
+        {
+            await s.Idempotency.FindAsync("janitor-test", "r-2"), await s.Idempotency.FindAsync("janitor-test", "r-3"),
+        }, CancellationToken.None);
+        Assert.Equal([null, "r-3"], left.Select(r => r?.RequestId));
+        Assert.Equal(2, await store.WriteAsync(s => s.Idempotency.DeleteOlderThanAsync(cutoff, 2), CancellationToken.None));
+        Assert.Equal(1, await store.WriteAsync(s => s.Idempotency.DeleteOlderThanAsync(cutoff, 2), CancellationToken.None));
+        Assert.Equal(0, await store.WriteAsync(s => s.Idempotency.DeleteOlderThanAsync(cutoff, 2), CancellationToken.None));
+    }
+
+    [Fact]
     public async Task ConcurrentReplays_CreateExactlyOneContract()
     {
         var request = NewCreate();

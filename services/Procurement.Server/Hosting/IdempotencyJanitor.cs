@@ -9,12 +9,23 @@ public sealed partial class IdempotencyJanitor(IProcurementStore store, TimeProv
 {
     private static readonly TimeSpan MinimumRetention = TimeSpan.FromHours(24);
 
+    /// <summary>Request ids forgotten per unit of work; a pass runs as many units as it needs.</summary>
+    public const int BatchSize = 10_000;
+
     /// <summary>One pass at the current time; returns how many request ids were forgotten.</summary>
     public async Task<int> ForgetOnceAsync(CancellationToken cancellationToken)
     {
         var retention = options.Value.IdempotencyRetention < MinimumRetention ? MinimumRetention : options.Value.IdempotencyRetention;
         var cutoff = time.GetUtcNow() - retention;
-        var removed = await store.WriteAsync(s => s.Idempotency.DeleteOlderThanAsync(cutoff), cancellationToken);
+        var removed = 0;
+        int batch;
+        do
+        {
+            batch = await store.WriteAsync(s => s.Idempotency.DeleteOlderThanAsync(cutoff, BatchSize), cancellationToken);
+            removed += batch;
+        }
+        while (batch == BatchSize);
+
         if (removed > 0)
         {
             Log.Removed(logger, removed, cutoff);

@@ -18,7 +18,16 @@ public sealed class IdempotencyRepository(DbScope db)
         VALUES (@Scope, @RequestId, @Method, @RequestHash, @Response, @CreatedAtMs)
         """;
 
-    private const string DeleteOlderThan = "DELETE FROM idempotency_records WHERE created_at_ms < @CutoffMs";
+    // Oldest first, a bounded number at a time: each deletion is one unit of work on the writer, so
+    // forgetting a busy hour never holds the writer (or the savepoint journal of its group) for long.
+    private const string DeleteOlderThan = """
+        DELETE FROM idempotency_records
+        WHERE (request_id, scope) IN (
+            SELECT request_id, scope FROM idempotency_records
+            WHERE created_at_ms < @CutoffMs
+            ORDER BY created_at_ms
+            LIMIT @Limit)
+        """;
 
     public async Task<IdempotencyRecord?> FindAsync(string scope, string requestId)
     {
@@ -35,7 +44,7 @@ public sealed class IdempotencyRepository(DbScope db)
             .ExecuteAsync();
     }
 
-    /// <summary>Forgets records created before <paramref name="cutoff"/>; returns how many.</summary>
-    public Task<int> DeleteOlderThanAsync(DateTimeOffset cutoff) =>
-        db.Connection.ExecuteAsync(db.Command(DeleteOlderThan, new { CutoffMs = UnixTime.ToMs(cutoff) }));
+    /// <summary>Forgets up to <paramref name="limit"/> records created before <paramref name="cutoff"/>, oldest first; returns how many.</summary>
+    public Task<int> DeleteOlderThanAsync(DateTimeOffset cutoff, int limit) =>
+        db.Connection.ExecuteAsync(db.Command(DeleteOlderThan, new { CutoffMs = UnixTime.ToMs(cutoff), Limit = limit }));
 }
