@@ -69,11 +69,10 @@ public static class AllocationOperations
     {
         var allocation = await LoadVisibleAsync(s, principal, allocationId);
         await s.LockPoolsAsync([allocation.PoolId]);
-        if (await AllocationEngine.SweepPoolAsync(s, allocation.PoolId, now) is null)
-        {
-            // The sweep ended something in the pool, perhaps this allocation.
-            allocation = (await s.Allocations.GetAsync(allocationId))!;
-        }
+        await AllocationEngine.SweepPoolAsync(s, allocation.PoolId, now);
+        // Read again under the pool's lock: the sweep may have ended it, and on a shared database
+        // another replica may have between the first read and the lock.
+        allocation = (await s.Allocations.GetAsync(allocationId))!;
         if (allocation.IsFinal)
         {
             return allocation;
