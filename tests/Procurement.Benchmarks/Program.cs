@@ -78,7 +78,7 @@ await using (var server = await BenchServer.StartAsync(dll, Path.Combine(work, "
         rows.Add(($"RequestAllocation + ReleaseAllocation pairs, {callers} callers", Rate(pairs, "pairs/s"), Rate(raw, "single-row txn/s (synchronous=FULL)"), Ratio(pairs, raw), "≥ 1.0"));
         // What the same client and gRPC stack do without the writer: two cached reads per pair.
         var stack = await ReadPairsAsync(client, pool, callers, seconds);
-        rows.Add(($"Same callers, two GetPoolStatus reads per pair (the stack without the writer)", Rate(stack, "pairs/s"), "", "", "report"));
+        rows.Add(("Same callers, two GetPoolStatus reads per pair (the stack without the writer)", Rate(stack, "pairs/s"), "", "", "report"));
 
         // 5. Latency at half the maximum admission throughput.
         var (p50, p99, achieved) = await LatencyAtRateAsync(client, contractIds, pool, pairs / 2, seconds);
@@ -339,7 +339,7 @@ static async Task<double> ReadPairsAsync(ProcurementClient client, string pool, 
     long pairs = 0;
     using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(seconds));
     var watch = Stopwatch.StartNew();
-    await Task.WhenAll(Enumerable.Range(0, callers).Select(async i =>
+    await Task.WhenAll(Enumerable.Range(0, callers).Select(async _ =>
     {
         while (!stop.IsCancellationRequested)
         {
