@@ -313,38 +313,34 @@ static void Exec(SqliteConnection connection, string sql)
     command.ExecuteNonQuery();
 }
 
-static async Task<double> AdmissionPairsAsync(List<ProcurementClient> clients, List<string> contracts, string pool, int callers, int seconds)
+static Task<double> AdmissionPairsAsync(List<ProcurementClient> clients, List<string> contracts, string pool, int callers, int seconds) =>
+    PairsPerSecondAsync(callers, seconds, async i =>
+    {
+        var client = clients[i % clients.Count];
+        var a = await client.Allocations.RequestAsync(new RequestAllocationRequest { ContractId = contracts[i % contracts.Count], PoolId = pool, Units = 1 });
+        await client.Allocations.ReleaseAsync(a.Allocation.AllocationId);
+    });
+
+// Pairs of cached reads through the admission benchmark's client: the ceiling the client and the gRPC
+// stack put on pairs of calls on this machine, with no write behind them.
+static Task<double> ReadPairsAsync(ProcurementClient client, string pool, int callers, int seconds) =>
+    PairsPerSecondAsync(callers, seconds, async _ =>
+    {
+        await client.Allocations.GetPoolStatusAsync(pool);
+        await client.Allocations.GetPoolStatusAsync(pool);
+    });
+
+// Closed loop: each caller (numbered from 0) runs one pair after another until the time is up.
+static async Task<double> PairsPerSecondAsync(int callers, int seconds, Func<int, Task> pair)
 {
     long pairs = 0;
     using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(seconds));
     var watch = Stopwatch.StartNew();
     await Task.WhenAll(Enumerable.Range(0, callers).Select(async i =>
     {
-        var contract = contracts[i % contracts.Count];
-        var client = clients[i % clients.Count];
         while (!stop.IsCancellationRequested)
         {
-            var a = await client.Allocations.RequestAsync(new RequestAllocationRequest { ContractId = contract, PoolId = pool, Units = 1 });
-            await client.Allocations.ReleaseAsync(a.Allocation.AllocationId);
-            Interlocked.Increment(ref pairs);
-        }
-    }));
-    return pairs / watch.Elapsed.TotalSeconds;
-}
-
-// Pairs of cached reads through the admission benchmark's client: the ceiling the client and the gRPC
-// stack put on pairs of calls on this machine, with no write behind them.
-static async Task<double> ReadPairsAsync(ProcurementClient client, string pool, int callers, int seconds)
-{
-    long pairs = 0;
-    using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(seconds));
-    var watch = Stopwatch.StartNew();
-    await Task.WhenAll(Enumerable.Range(0, callers).Select(async _ =>
-    {
-        while (!stop.IsCancellationRequested)
-        {
-            await client.Allocations.GetPoolStatusAsync(pool);
-            await client.Allocations.GetPoolStatusAsync(pool);
+            await pair(i);
             Interlocked.Increment(ref pairs);
         }
     }));
