@@ -166,6 +166,28 @@ public sealed class IdempotencyAndAuditTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task TheJanitor_ForgetsMoreThanOneBatchInAPass()
+    {
+        var store = _server.Services.GetRequiredService<Procurement.Storage.IProcurementStore>();
+        var count = Procurement.Server.Hosting.IdempotencyJanitor.BatchSize + 1;
+        await store.WriteAsync(async s =>
+        {
+            for (var i = 1; i <= count; i++)
+            {
+                await s.Idempotency.InsertAsync(new Procurement.Storage.Repositories.IdempotencyRecord(
+                    "janitor-batches", $"r-{i}", "/m", "h", [1], DateTimeOffset.UnixEpoch.AddMilliseconds(i)));
+            }
+
+            return true;
+        }, CancellationToken.None);
+
+        await _server.Services.GetRequiredService<Procurement.Server.Hosting.IdempotencyJanitor>().ForgetOnceAsync(CancellationToken.None);
+
+        // Oldest first, so the newest is the one a single batch would have left.
+        Assert.Null(await store.ReadAsync(s => s.Idempotency.FindAsync("janitor-batches", $"r-{count}"), CancellationToken.None));
+    }
+
+    [Fact]
     public async Task ConcurrentReplays_CreateExactlyOneContract()
     {
         var request = NewCreate();
