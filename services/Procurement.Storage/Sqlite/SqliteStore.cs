@@ -138,7 +138,7 @@ public sealed partial class SqliteStore : IProcurementStore, IAsyncDisposable
     private async Task WriteLoopAsync()
     {
         await using var connection = _database.Open();
-        using (var cache = connection.CreateCommand())
+        using (var settings = connection.CreateCommand())
         {
             // The writer touches every table's newest pages and the indexes of open allocations; a
             // 64 MiB page cache keeps them in memory between groups (readers keep the 2 MiB default).
@@ -146,8 +146,8 @@ public sealed partial class SqliteStore : IProcurementStore, IAsyncDisposable
             // default that journal spills to a temp file past 64 KiB and then stays a file for the
             // rest of the group: two more writes per page, more than the WAL itself took. In memory
             // it is emptied as each unit's savepoint is released.
-            cache.CommandText = "PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY;";
-            cache.ExecuteNonQuery();
+            settings.CommandText = "PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY;";
+            settings.ExecuteNonQuery();
         }
 
         using var commands = new PreparedCommands(connection);
