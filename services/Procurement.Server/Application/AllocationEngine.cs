@@ -39,6 +39,14 @@ public static class AllocationEngine
     public static async Task<PoolView> LoadAsync(IStoreSession s, string poolId, DateTimeOffset now, params Contract[] also)
     {
         var pool = await s.Pools.GetAsync(poolId) ?? throw DomainErrors.NotFound(Domain.Pools.Pool.ResourceType, poolId);
+        return ViewOf(pool.CapacityUnits, poolId, await LoadOpenAsync(s, poolId, also), now);
+    }
+
+    /// <summary>A pool's ACTIVE and PENDING allocations and the contracts that hold them (with <c>also</c>).</summary>
+    private sealed record OpenAllocations(IReadOnlyList<Allocation> Active, IReadOnlyList<Allocation> Pending, Dictionary<string, Contract> Contracts);
+
+    private static async Task<OpenAllocations> LoadOpenAsync(IStoreSession s, string poolId, Contract[] also)
+    {
         var active = await s.Allocations.InPoolAsync(poolId, AllocationState.Active);
         var pending = await s.Allocations.InPoolAsync(poolId, AllocationState.Pending);
         // Every decision loads its pool, so this stays a few plain loops over what the writer keeps.
@@ -62,19 +70,24 @@ public static class AllocationEngine
             contracts[c.Id] = c;
         }
 
-        var held = new List<HeldAllocation>(active.Count);
-        foreach (var a in active)
+        return new OpenAllocations(active, pending, contracts);
+    }
+
+    private static PoolView ViewOf(long capacity, string poolId, OpenAllocations open, DateTimeOffset now)
+    {
+        var held = new List<HeldAllocation>(open.Active.Count);
+        foreach (var a in open.Active)
         {
             held.Add(Held(a));
         }
 
-        var standings = new List<ContractStanding>(contracts.Count);
-        foreach (var c in contracts.Values)
+        var standings = new List<ContractStanding>(open.Contracts.Count);
+        foreach (var c in open.Contracts.Values)
         {
             standings.Add(StandingOf(c, poolId, now));
         }
 
-        return new PoolView(pool.CapacityUnits, new PoolLedger(pool.CapacityUnits, held, standings), active, pending, contracts);
+        return new PoolView(capacity, new PoolLedger(capacity, held, standings), open.Active, open.Pending, open.Contracts);
     }
 
     public static HeldAllocation Held(Allocation a) => new(a.Seq, a.Id, a.ContractId, a.Units, a.AdmittedAt!.Value);
@@ -84,15 +97,26 @@ public static class AllocationEngine
     /// those of contracts whose term is over), then retries the queue if capacity was freed. Every
     /// unit that touches a pool runs this first, so decisions never count an allocation that has ended.
     /// </summary>
-    /// <returns>The pool as loaded when the sweep changed nothing (so the caller need not load it again); else null.</returns>
-    public static async Task<PoolView?> SweepPoolAsync(IStoreSession s, string poolId, DateTimeOffset now, params Contract[] also)
+    /// <returns>Whether it ended anything.</returns>
+    public static async Task<bool> SweepPoolAsync(IStoreSession s, string poolId, DateTimeOffset now) =>
+        await EndDueAsync(s, poolId, await LoadOpenAsync(s, poolId, []), now);
+
+    /// <summary>Sweeps the pool (<see cref="SweepPoolAsync"/>), then returns it as admission sees it.</summary>
+    public static async Task<PoolView> SweepAndLoadAsync(IStoreSession s, string poolId, DateTimeOffset now, params Contract[] also)
     {
-        var view = await LoadAsync(s, poolId, now, also);
+        var pool = await s.Pools.GetAsync(poolId) ?? throw DomainErrors.NotFound(Domain.Pools.Pool.ResourceType, poolId);
+        var open = await LoadOpenAsync(s, poolId, also);
+        // The usual case, nothing due, builds the ledger once from what the sweep loaded.
+        return await EndDueAsync(s, poolId, open, now) ? await LoadAsync(s, poolId, now, also) : ViewOf(pool.CapacityUnits, poolId, open, now);
+    }
+
+    private static async Task<bool> EndDueAsync(IStoreSession s, string poolId, OpenAllocations open, DateTimeOffset now)
+    {
         var changed = false;
         var freed = false;
-        foreach (var a in view.Active.Concat(view.Pending))
+        foreach (var a in open.Active.Concat(open.Pending))
         {
-            var contract = view.Contracts[a.ContractId];
+            var contract = open.Contracts[a.ContractId];
             // The allocation ended when its time came, not when the sweep noticed: statements bill to the millisecond.
             (AllocationCause Cause, DateTimeOffset At)? due =
                 a.EndTime is { } end && end <= now && end <= contract.TermEnd ? (AllocationCause.EndTimeReached, end)
@@ -112,7 +136,7 @@ public static class AllocationEngine
             await RetryPendingAsync(s, poolId, now);
         }
 
-        return changed ? null : view;
+        return changed;
     }
 
     /// <summary>Rule 4: PENDING requests of the pool, highest priority then oldest, each admitted if it now fits.</summary>

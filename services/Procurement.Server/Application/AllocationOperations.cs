@@ -30,8 +30,7 @@ public static class AllocationOperations
         }
 
         await s.LockPoolsAsync([request.PoolId]);
-        var view = await AllocationEngine.SweepPoolAsync(s, request.PoolId, now, contract)
-            ?? await AllocationEngine.LoadAsync(s, request.PoolId, now, contract);
+        var view = await AllocationEngine.SweepAndLoadAsync(s, request.PoolId, now, contract);
         var decision = AdmissionPolicy.Decide(view.Ledger, contract.Id, request.Units, request.WaitIfUnavailable);
         // Taken before the decision is applied: admitting it ends them.
         var victims = new Dictionary<string, Allocation>(decision.Victims.Count, StringComparer.Ordinal);
