@@ -97,6 +97,12 @@ public interface IStoreSession
 
     /// <summary>Serializes this unit against every other writer of these pools (a no-op where writes are already serial).</summary>
     Task LockPoolsAsync(IReadOnlyCollection<string> poolIds);
+
+    /// <summary>
+    /// True where one writer makes every change (SQLite): a row this unit read stays current until the
+    /// unit itself changes it, so nothing read before <see cref="LockPoolsAsync"/> needs reading again.
+    /// </summary>
+    bool WritesAreSerial { get; }
 }
 
 /// <summary>
@@ -153,6 +159,8 @@ public class StoreSession(DbScope db) : IStoreSession
     public IncidentRepository Incidents => _incidents ??= new(Db);
 
     public BillingRepository Billing => _billing ??= new(Db);
+
+    public bool WritesAreSerial => Db.Dialect.LockPools is null;
 
     public async Task LockPoolsAsync(IReadOnlyCollection<string> poolIds)
     {

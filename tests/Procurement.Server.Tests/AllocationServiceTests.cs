@@ -171,6 +171,25 @@ public sealed class AllocationServiceTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Release_AfterTheEndTimePassed_ReturnsItExpiredAtItsEnd_NotReleased()
+    {
+        // The background sweep never comes round here: the release's own sweep has to end it first.
+        await using var server = await ServerHarness.StartAsync(extraArgs: ["--Procurement:SweepInterval=3650.00:00:00"]);
+        await Fixtures.CreatePoolsAsync(server, h100Capacity: 10, h200Capacity: 10);
+        var a = await Fixtures.CreateActiveContractAsync(server, "lab-a", Fixtures.H100Terms(server.Clock.GetUtcNow(), 0, 10));
+        var timed = (await server.OperatorAllocations.RequestAllocationAsync(new RequestAllocationRequest
+        {
+            RequestId = Rpc.NewRequestId(), ContractId = a.ContractId, PoolId = Fixtures.H100, Units = 10, Duration = Duration.FromTimeSpan(TimeSpan.FromHours(2)),
+        })).Allocation;
+
+        server.Clock.Advance(TimeSpan.FromHours(3));
+        var released = (await server.OperatorAllocations.ReleaseAllocationAsync(new ReleaseAllocationRequest { RequestId = Rpc.NewRequestId(), AllocationId = timed.AllocationId })).Allocation;
+
+        Assert.Equal((AllocationState.Expired, AllocationCause.EndTimeReached, timed.EndTime), (released.State, released.Cause, released.FinishTime));
+        Assert.Equal(released, (await server.OperatorAllocations.GetAllocationAsync(new GetAllocationRequest { AllocationId = timed.AllocationId })).Allocation);
+    }
+
+    [Fact]
     public async Task QueuedRequestWithDuration_RunsForItsDurationFromAdmission_AndKeepsItsTimesWhenReleased()
     {
         var a = await ContractAsync("lab-a", 0, 10);

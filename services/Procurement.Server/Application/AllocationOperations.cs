@@ -68,10 +68,12 @@ public static class AllocationOperations
     {
         var allocation = await LoadVisibleAsync(s, principal, allocationId);
         await s.LockPoolsAsync([allocation.PoolId]);
-        await AllocationEngine.SweepPoolAsync(s, allocation.PoolId, now);
-        // Read again under the pool's lock: the sweep may have ended it, and on a shared database
-        // another replica may have between the first read and the lock.
-        allocation = (await s.Allocations.GetAsync(allocationId))!;
+        // Read again under the pool's lock when it may have changed: the sweep may have ended it, and on
+        // a shared database another replica may have between the first read and the lock.
+        if (await AllocationEngine.SweepPoolAsync(s, allocation.PoolId, now) || !s.WritesAreSerial)
+        {
+            allocation = (await s.Allocations.GetAsync(allocationId))!;
+        }
         if (allocation.IsFinal)
         {
             return allocation;
