@@ -21,6 +21,7 @@ public sealed class WriterCache
         Pools = Add(new CacheTable<Domain.Pools.Pool>());
         Contracts = Add(new CacheTable<Repositories.ContractSnapshot>());
         OpenAllocations = Add(new CacheTable<List<Domain.Allocations.Allocation>>());
+        NextSeqs = Add(new CacheTable<System.Runtime.CompilerServices.StrongBox<long>>());
     }
 
     /// <summary>Pools by id.</summary>
@@ -31,6 +32,9 @@ public sealed class WriterCache
 
     /// <summary>A pool's allocations in one open state, ordered by seq, keyed by <see cref="OpenKey"/>.</summary>
     public CacheTable<List<Domain.Allocations.Allocation>> OpenAllocations { get; }
+
+    /// <summary>The next sequence number of a table, by table name: the writer counts on from what it read or wrote.</summary>
+    public CacheTable<System.Runtime.CompilerServices.StrongBox<long>> NextSeqs { get; }
 
     public static string OpenKey(string poolId, Domain.Allocations.AllocationState state) => $"{poolId}\n{state}";
 

@@ -67,6 +67,29 @@ public sealed class RolledBackUnitTests : IAsyncLifetime
     }
 
     [Fact]
+    [Trait("Category", "SqliteOnly")] // PostgreSQL's sequence never hands a number out twice.
+    public async Task ASeqTakenByAFailedUnit_GoesToTheNextAllocation()
+    {
+        var k = await ContractAsync("lab-a");
+        await RequestAsync(k, 1);
+        var now = Application.Mutations.TruncateToMilliseconds(_server.Clock.GetUtcNow());
+        long taken = 0;
+        await FailAfterAsync(async s =>
+        {
+            taken = await s.Allocations.NextSeqAsync();
+            await s.Allocations.InsertAsync(new Model.Allocation(taken, Model.Allocation.IdOf(taken), k.ContractId, k.TenantId, Fixtures.H100, 1,
+                Model.AllocationState.Active, Model.AllocationCause.ClientRequest, now, now, null, null, null));
+            Assert.Equal(taken + 1, await s.Allocations.NextSeqAsync());
+        });
+
+        var next = await RequestAsync(k, 1);
+        var after = await RequestAsync(k, 1);
+
+        Assert.Equal(Model.Allocation.IdOf(taken), next.Allocation.AllocationId);
+        Assert.Equal(Model.Allocation.IdOf(taken + 1), after.Allocation.AllocationId);
+    }
+
+    [Fact]
     public async Task AnAllocationEndedByAFailedUnit_StillHoldsItsCapacity()
     {
         var k = await ContractAsync("lab-a");

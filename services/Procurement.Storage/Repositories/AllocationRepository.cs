@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Dapper;
 using Procurement.Domain.Allocations;
 
@@ -11,6 +12,8 @@ public sealed class AllocationRepository(DbScope db)
         "seq AS Seq, id AS Id, contract_id AS ContractId, tenant_id AS TenantId, pool_id AS PoolId, units AS Units, state AS State, " +
         "cause AS Cause, requested_at_ms AS RequestedAtMs, admitted_at_ms AS AdmittedAtMs, ended_at_ms AS EndedAtMs, " +
         "end_time_ms AS EndTimeMs, duration_ms AS DurationMs";
+
+    private const string SeqKey = "allocations";
 
     private const string SelectById = $"SELECT {Columns} FROM allocations WHERE id = @Id";
 
@@ -64,8 +67,21 @@ public sealed class AllocationRepository(DbScope db)
 
     public async Task<long> NextSeqAsync()
     {
-        using var statement = db.Statement(db.Dialect.NextAllocationSeq);
-        return await statement.ScalarAsync<long>();
+        // The single writer assigns every seq, so after one read it counts on (InsertAsync); a failed
+        // unit forgets the count and the next one reads it again.
+        if (db.Cache is { } cache && cache.NextSeqs.TryGet(SeqKey, out var next))
+        {
+            return next.Value;
+        }
+
+        long seq;
+        using (var statement = db.Statement(db.Dialect.NextAllocationSeq))
+        {
+            seq = await statement.ScalarAsync<long>();
+        }
+
+        db.Cache?.NextSeqs.Put(SeqKey, new StrongBox<long>(seq));
+        return seq;
     }
 
     public async Task<Allocation?> GetAsync(string id)
@@ -125,6 +141,11 @@ public sealed class AllocationRepository(DbScope db)
         }
 
         Cached(a.PoolId, a.State, list => InsertBySeq(list, a));
+        if (db.Cache is { } cache && cache.NextSeqs.TryGet(SeqKey, out var next))
+        {
+            cache.NextSeqs.MarkChanged(SeqKey);
+            next.Value = Math.Max(next.Value, a.Seq + 1);
+        }
     }
 
     /// <summary>
