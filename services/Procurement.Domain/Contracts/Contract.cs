@@ -1,3 +1,4 @@
+using Procurement.Domain.Allocations;
 using Procurement.Domain.Common;
 using Procurement.Domain.Errors;
 
@@ -13,6 +14,7 @@ public sealed class Contract
 
     private readonly List<ContractVersion> _versions;
     private bool _shared;
+    private StandingMemo? _standing;
 
     public Contract(
         string id,
@@ -95,6 +97,70 @@ public sealed class Contract
 
     public ContractVersion VersionAt(DateTimeOffset instant) =>
         VersionSchedule.At(_versions, v => v.Version, v => v.EffectiveFrom, instant);
+
+    /// <summary>
+    /// What this contract may hold in <paramref name="poolId"/> at <paramref name="now"/>, from the terms
+    /// version in effect: admission asks this of every contract in a pool on every decision.
+    /// </summary>
+    /// <remarks>
+    /// A shared copy cannot change, so it keeps its last answer for as long as it holds: until the
+    /// next instant a version takes effect, the term starts or the term ends.
+    /// </remarks>
+    public ContractStanding StandingIn(string poolId, DateTimeOffset now)
+    {
+        if (_standing is { } kept && kept.PoolId == poolId && kept.From <= now && now < kept.Until)
+        {
+            return kept.Standing;
+        }
+
+        var terms = VersionAt(now).Terms;
+        PoolEntitlement? entitlement = null;
+        foreach (var e in terms.Entitlements)
+        {
+            if (e.PoolId == poolId)
+            {
+                entitlement = e;
+                break;
+            }
+        }
+
+        var canAllocate = StateAt(now) == ContractState.Active && now >= _versions[0].Terms.StartTime;
+        var standing = new ContractStanding(Id, terms.PriorityAccess.Priority, terms.PriorityAccess.PreemptLowerPriorityBurst,
+            entitlement?.ReservedUnits ?? 0, entitlement?.BurstLimitUnits ?? 0, canAllocate);
+        if (_shared)
+        {
+            var (from, until) = (DateTimeOffset.MinValue, DateTimeOffset.MaxValue);
+            foreach (var change in StandingChanges())
+            {
+                if (change <= now && change > from)
+                {
+                    from = change;
+                }
+                else if (change > now && change < until)
+                {
+                    until = change;
+                }
+            }
+
+            _standing = new StandingMemo(poolId, standing, from, until);
+        }
+
+        return standing;
+    }
+
+    /// <summary>The instants at which <see cref="StandingIn"/> can change: each version's effective time, the term's start and end.</summary>
+    private IEnumerable<DateTimeOffset> StandingChanges()
+    {
+        foreach (var v in _versions)
+        {
+            yield return v.EffectiveFrom;
+        }
+
+        yield return _versions[0].Terms.StartTime;
+        yield return TermEnd;
+    }
+
+    private sealed record StandingMemo(string PoolId, ContractStanding Standing, DateTimeOffset From, DateTimeOffset Until);
 
     /// <summary>Every version that applies at some instant from <paramref name="now"/> on.</summary>
     public IEnumerable<ContractVersion> VersionsApplicableFrom(DateTimeOffset now) =>

@@ -14,16 +14,6 @@ namespace Procurement.Server.Application;
 /// </summary>
 public static class AllocationEngine
 {
-    /// <summary>The standing of a contract in a pool at <paramref name="now"/>, from the terms version in effect.</summary>
-    public static ContractStanding StandingOf(Contract contract, string poolId, DateTimeOffset now)
-    {
-        var version = contract.VersionAt(now);
-        var entitlement = version.Terms.Entitlements.FirstOrDefault(e => e.PoolId == poolId);
-        var canAllocate = contract.StateAt(now) == ContractState.Active && now >= contract.Versions[0].Terms.StartTime;
-        return new ContractStanding(contract.Id, version.Terms.PriorityAccess.Priority, version.Terms.PriorityAccess.PreemptLowerPriorityBurst,
-            entitlement?.ReservedUnits ?? 0, entitlement?.BurstLimitUnits ?? 0, canAllocate);
-    }
-
     /// <summary>Everything admission needs about one pool now.</summary>
     public sealed record PoolView(
         long Capacity,
@@ -84,7 +74,7 @@ public static class AllocationEngine
         var standings = new List<ContractStanding>(open.Contracts.Count);
         foreach (var c in open.Contracts.Values)
         {
-            standings.Add(StandingOf(c, poolId, now));
+            standings.Add(c.StandingIn(poolId, now));
         }
 
         return new PoolView(capacity, new PoolLedger(capacity, held, standings), open.Active, open.Pending, open.Contracts);

@@ -145,7 +145,7 @@ public sealed partial class AllocationGrpcService
             var pending = open.Where(a => a.State == Domain.Allocations.AllocationState.Pending).ToList();
             var ledger = new Domain.Allocations.PoolLedger(pool.CapacityUnits,
                 open.Where(a => a.State == Domain.Allocations.AllocationState.Active).Select(AllocationEngine.Held),
-                contracts.Select(c => AllocationEngine.StandingOf(c, pool.Id, now)));
+                contracts.Select(c => c.StandingIn(pool.Id, now)));
 
             var response = new GetPoolStatusResponse
             {
@@ -156,7 +156,7 @@ public sealed partial class AllocationGrpcService
             };
             foreach (var c in contracts.OrderBy(c => c.Id, StringComparer.Ordinal))
             {
-                var standing = AllocationEngine.StandingOf(c, pool.Id, now);
+                var standing = c.StandingIn(pool.Id, now);
                 var state = c.StateAt(now);
                 if (state is Domain.Contracts.ContractState.Active or Domain.Contracts.ContractState.Suspended)
                 {
