@@ -29,9 +29,13 @@ public sealed class BenchServer : IAsyncDisposable
 
     public Uri Endpoint => new($"http://127.0.0.1:{Port}");
 
-    public static async Task<string> PublishAsync(string root)
+    /// <summary>Publishes into <paramref name="output"/>, a folder of this run's own.</summary>
+    /// <remarks>
+    /// A shared folder mixed builds: publish does not overwrite a file newer than its own build, so a
+    /// run from one checkout could start the server another checkout had published later.
+    /// </remarks>
+    public static async Task<string> PublishAsync(string root, string output)
     {
-        var output = Path.Combine(Path.GetTempPath(), "procurement-bench-publish");
         await Shell.RunAsync("dotnet", ["publish", Path.Combine(root, "services/Procurement.Server/Procurement.Server.csproj"), "-c", "Release", "-o", output, "--nologo", "-v", "quiet"]);
         return Path.Combine(output, "Procurement.Server.dll");
     }

@@ -23,7 +23,7 @@ var root = Root();
 var work = Directory.CreateTempSubdirectory("procurement-bench-").FullName;
 var rows = new List<(string Measure, string Result, string Baseline, string Ratio, string Target)>();
 Console.Error.WriteLine($"publishing the Release server; results in Markdown on stdout; work folder {work}");
-var dll = await BenchServer.PublishAsync(root);
+var dll = await BenchServer.PublishAsync(root, Path.Combine(work, "server"));
 
 await using (var server = await BenchServer.StartAsync(dll, Path.Combine(work, "main.db")))
 {
