@@ -257,6 +257,13 @@ public sealed class StorageTests
             Assert.Equal(2L, await statement.ScalarAsync<long>());
         }
 
+        if (kept)
+        {
+            // The C API ran the first and the duplicate insert (not the decimal one), and each select twice.
+            Assert.Equal(2, commands.Get(Insert, null).Raw!.Runs);
+            Assert.Equal(2, commands.Get("SELECT name FROM t WHERE id = @Id", null).Raw!.Runs);
+        }
+
         var rows = connection.Query<(long Id, string Name, string Type, byte[]? Payload)>("SELECT id, name, typeof(amount), payload FROM t ORDER BY id").ToList();
         Assert.Equal([(1L, "Zürich – 東京 🚀", "real"), (2L, "second", "text")], rows.Select(r => (r.Id, r.Name, r.Type)));
         Assert.Equal(new byte[] { 0, 1, 255 }, rows[0].Payload);

@@ -13,6 +13,9 @@ namespace Procurement.Storage.Sqlite;
 /// </summary>
 internal sealed class SqliteRawStatement : IDisposable
 {
+    // sqlite3.h's SQLITE_STMTSTATUS_RUN, which SQLitePCL.raw does not name.
+    private const int StatementStatusRun = 6;
+
     private readonly sqlite3 _db;
     private readonly sqlite3_stmt _stmt;
     private readonly int _parameterCount;
@@ -27,6 +30,9 @@ internal sealed class SqliteRawStatement : IDisposable
         _parameterCount = raw.sqlite3_bind_parameter_count(stmt);
         _readOnly = raw.sqlite3_stmt_readonly(stmt) != 0;
     }
+
+    /// <summary>How many times SQLite has run this statement to a reset (its own counter, SQLITE_STMTSTATUS_RUN).</summary>
+    public int Runs => raw.sqlite3_stmt_status(_stmt, StatementStatusRun, 0);
 
     /// <summary>The prepared statement, or null when <paramref name="sql"/> is not exactly one valid statement
     /// (the ADO.NET path then runs it and reports any error the usual way).</summary>
