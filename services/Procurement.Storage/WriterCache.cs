@@ -2,7 +2,8 @@ namespace Procurement.Storage;
 
 /// <summary>
 /// Rows the single SQLite writer has read or written, kept so that a decision does not read back
-/// what the writer already knows: pools, contracts, and each pool's ACTIVE and PENDING allocations.
+/// what the writer already knows: pools, contracts, each pool's ACTIVE and PENDING allocations, and
+/// the next allocation sequence number.
 /// It mirrors exactly what the writer's own connection would read, committed or not yet committed
 /// in the current group.
 /// </summary>

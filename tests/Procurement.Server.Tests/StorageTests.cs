@@ -259,7 +259,7 @@ public sealed class StorageTests
 
         if (kept)
         {
-            // The C API ran the first and the duplicate insert (not the decimal one), and each select twice.
+            // The C API ran the first and the duplicate insert (not the decimal one), and the select by id twice.
             Assert.Equal(2, commands.Get(Insert, null).Raw!.Runs);
             Assert.Equal(2, commands.Get("SELECT name FROM t WHERE id = @Id", null).Raw!.Runs);
         }

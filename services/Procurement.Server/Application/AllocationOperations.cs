@@ -74,6 +74,7 @@ public static class AllocationOperations
         {
             allocation = (await s.Allocations.GetAsync(allocationId))!;
         }
+
         if (allocation.IsFinal)
         {
             return allocation;

@@ -156,7 +156,7 @@ public sealed partial class AllocationGrpcService
             };
             foreach (var c in contracts.OrderBy(c => c.Id, StringComparer.Ordinal))
             {
-                var standing = c.StandingIn(pool.Id, now);
+                var standing = ledger.Standing(c.Id);
                 var state = c.StateAt(now);
                 if (state is Domain.Contracts.ContractState.Active or Domain.Contracts.ContractState.Suspended)
                 {
