@@ -1,6 +1,7 @@
 using Dapper;
 using Microsoft.Data.Sqlite;
 using Procurement.Storage;
+using Procurement.Storage.Repositories;
 using Procurement.Storage.Sqlite;
 
 namespace Procurement.Server.Tests;
@@ -115,6 +116,54 @@ public sealed class StorageTests
             "INSERT INTO idempotency_records (scope, request_id, method, request_hash, response, created_at_ms) VALUES ('key_1', 'r-1', '/m', 'h', X'00', 8)"));
         Assert.Equal(19, again.SqliteErrorCode); // SQLITE_CONSTRAINT
         upgraded.Execute("INSERT INTO idempotency_records (scope, request_id, method, request_hash, response, created_at_ms) VALUES ('key_2', 'r-1', '/m', 'h', X'00', 8)");
+    }
+
+    [Theory]
+    [InlineData(AllocationRepository.SelectByPoolAndState, "ix_allocations_pool_open")]
+    [InlineData(AllocationRepository.SelectOpenInPool, "ix_allocations_pool_open")]
+    [InlineData(AllocationRepository.SelectOpenByContract, "ix_allocations_contract_open")]
+    [InlineData(AllocationRepository.SelectDuePools, "ix_allocations_due")]
+    public void OpenAllocationQueries_ReadTheIndexesOfOpenAllocations(string sql, string index)
+    {
+        // SQLite uses a partial index only when the query spells out the index's own WHERE terms.
+        var path = Path.Combine(Path.GetTempPath(), $"plan-{Guid.NewGuid():N}.db");
+        try
+        {
+            new SqliteDatabase(path).Initialize(TimeProvider.System);
+            using var connection = new SqliteConnection($"Data Source={path};Pooling=False");
+            connection.Open();
+            var plan = connection.Query<(long Id, long Parent, long NotUsed, string Detail)>("EXPLAIN QUERY PLAN " + sql,
+                new { PoolId = "p1", State = "ACTIVE", ContractId = "ctr_1", NowMs = 0L }).Select(r => r.Detail).ToList();
+            Assert.Contains(plan, d => d.Contains($"USING INDEX {index} (", StringComparison.Ordinal));
+        }
+        finally
+        {
+            SqliteConnection.ClearAllPools();
+            File.Delete(path);
+        }
+    }
+
+    [Fact]
+    public void UpgradingASqliteFile_IndexesExactlyTheOpenAllocations()
+    {
+        using var file = new OlderFile(lastMigration: 5, """
+            INSERT INTO pools (id, display_name, region, accelerator_type, capacity_units, revision, created_at_ms, updated_at_ms)
+              VALUES ('p1', 'p', 'r', 'H100', 10, 1, 0, 0), ('p2', 'p', 'r', 'H100', 10, 1, 0, 0);
+            INSERT INTO contracts (id, tenant_id, display_name, state, revision, end_ms, created_at_ms, updated_at_ms)
+              VALUES ('ctr_1', 'lab', 'c', 'ACTIVE', 1, 9000000, 0, 0);
+            INSERT INTO allocations (seq, id, contract_id, tenant_id, pool_id, units, state, cause, requested_at_ms, admitted_at_ms, ended_at_ms, end_time_ms)
+              VALUES (1, 'alc_1', 'ctr_1', 'lab', 'p1', 1, 'ACTIVE', 'CLIENT_REQUEST', 0, 0, NULL, 500),
+                     (2, 'alc_2', 'ctr_1', 'lab', 'p1', 1, 'PENDING', 'CLIENT_REQUEST', 0, NULL, NULL, NULL),
+                     (3, 'alc_3', 'ctr_1', 'lab', 'p2', 1, 'RELEASED', 'CLIENT_REQUEST', 0, 0, 100, 200),
+                     (4, 'alc_4', 'ctr_1', 'lab', 'p2', 1, 'ACTIVE', 'CLIENT_REQUEST', 0, 0, NULL, 5000);
+            """);
+
+        using var upgraded = file.Upgrade();
+        Assert.Equal(["alc_1"], upgraded.Query<string>("SELECT id FROM allocations INDEXED BY ix_allocations_pool_open WHERE pool_id = 'p1' AND state IN ('PENDING', 'ACTIVE') AND state = 'ACTIVE'"));
+        Assert.Equal(["alc_2"], upgraded.Query<string>("SELECT id FROM allocations INDEXED BY ix_allocations_pool_open WHERE pool_id = 'p1' AND state IN ('PENDING', 'ACTIVE') AND state = 'PENDING'"));
+        // alc_3 ended before its end time: it is no longer due, and p2 is not swept for it.
+        Assert.Equal(["p1"], upgraded.Query<string>(AllocationRepository.SelectDuePools, new { NowMs = 1000L }));
+        Assert.Equal(["p1", "p2"], upgraded.Query<string>(AllocationRepository.SelectDuePools, new { NowMs = 5000L }).Order(StringComparer.Ordinal));
     }
 
     /// <summary>A SQLite file as an earlier release left it: migrations up to <c>lastMigration</c>, then <c>seed</c>.</summary>

@@ -17,16 +17,19 @@ public sealed class AllocationRepository(DbScope db)
 
     private const string SelectById = $"SELECT {Columns} FROM allocations WHERE id = @Id";
 
-    private const string SelectByPoolAndState = $"SELECT {Columns} FROM allocations WHERE pool_id = @PoolId AND state = @State ORDER BY seq";
+    // The open-state term is spelled exactly as the partial indexes' WHERE (migration 0006): SQLite
+    // uses a partial index only for a query whose WHERE contains that term as written.
+    internal const string SelectByPoolAndState =
+        $"SELECT {Columns} FROM allocations WHERE pool_id = @PoolId AND state IN ('PENDING', 'ACTIVE') AND state = @State ORDER BY seq";
 
-    private const string SelectOpenInPool = $"SELECT {Columns} FROM allocations WHERE pool_id = @PoolId AND state IN ('ACTIVE', 'PENDING') ORDER BY seq";
+    internal const string SelectOpenInPool = $"SELECT {Columns} FROM allocations WHERE pool_id = @PoolId AND state IN ('PENDING', 'ACTIVE') ORDER BY seq";
 
-    private const string SelectOpenByContract = $"SELECT {Columns} FROM allocations WHERE contract_id = @ContractId AND state IN ('PENDING', 'ACTIVE') ORDER BY seq";
+    internal const string SelectOpenByContract = $"SELECT {Columns} FROM allocations WHERE contract_id = @ContractId AND state IN ('PENDING', 'ACTIVE') ORDER BY seq";
 
     // Open allocations whose own end time has come, or whose contract's term is over.
-    private const string SelectDuePools = """
+    internal const string SelectDuePools = """
         SELECT DISTINCT a.pool_id FROM allocations a
-        WHERE a.state IN ('PENDING', 'ACTIVE') AND a.end_time_ms <= @NowMs
+        WHERE a.state IN ('PENDING', 'ACTIVE') AND a.end_time_ms IS NOT NULL AND a.end_time_ms <= @NowMs
         UNION
         SELECT DISTINCT a.pool_id FROM allocations a JOIN contracts c ON c.id = a.contract_id
         WHERE a.state IN ('PENDING', 'ACTIVE') AND c.end_ms <= @NowMs
@@ -93,6 +96,11 @@ public sealed class AllocationRepository(DbScope db)
     /// <summary>The pool's allocations in <paramref name="state"/>, ordered by seq (a copy the caller may keep).</summary>
     public async Task<IReadOnlyList<Allocation>> InPoolAsync(string poolId, AllocationState state)
     {
+        if (state is not (AllocationState.Active or AllocationState.Pending))
+        {
+            throw new ArgumentOutOfRangeException(nameof(state), state, "Only the open states are indexed by pool.");
+        }
+
         var key = WriterCache.OpenKey(poolId, state);
         if (db.Cache is { } cache && cache.OpenAllocations.TryGet(key, out var cached))
         {
