@@ -116,6 +116,9 @@ public sealed class StorageTests
             "INSERT INTO idempotency_records (scope, request_id, method, request_hash, response, created_at_ms) VALUES ('key_1', 'r-1', '/m', 'h', X'00', 8)"));
         Assert.Equal(19, again.SqliteErrorCode); // SQLITE_CONSTRAINT
         upgraded.Execute("INSERT INTO idempotency_records (scope, request_id, method, request_hash, response, created_at_ms) VALUES ('key_2', 'r-1', '/m', 'h', X'00', 8)");
+        // Migration 0007: the rows live in the key's own B-tree; there is no rowid to write.
+        var noRowid = Assert.Throws<SqliteException>(() => upgraded.Query<long>("SELECT rowid FROM idempotency_records"));
+        Assert.Contains("no such column: rowid", noRowid.Message);
     }
 
     [Theory]
