@@ -14,6 +14,24 @@ public class AdmissionPolicyTests
         new(id, priority, preempt, reserved, burst, active);
 
     [Fact]
+    public void Ledger_KeepsItsTotals_AsAllocationsAreAdmittedAndRemoved()
+    {
+        var a = Held("k", 3, 0);
+        var b = Held("b", 4, 1);
+        var pool = new PoolLedger(20, [a, b], [K("k", 2, 10), K("b", 0, 10)]);
+        var c = Held("k", 5, 2);
+        pool.Admit(c);
+        Assert.Equal((12L, 8L, 8L, 4L), (pool.Held, pool.Free, pool.UnitsOf("k"), pool.UnitsOf("b")));
+        Assert.True(pool.IsBorrowing("k"));
+
+        // Removing one it does not hold changes nothing; the others leave with their units.
+        pool.Remove([a, b, Held("k", 7, 3)]);
+        Assert.Equal((5L, 15L, 5L, 0L), (pool.Held, pool.Free, pool.UnitsOf("k"), pool.UnitsOf("b")));
+        Assert.Equal([c], pool.Active);
+        Assert.Equal(pool.Active.Sum(x => x.Units), pool.Held);
+    }
+
+    [Fact]
     public void Decide_AboveReservationPlusBurst_IsRefused()
     {
         var pool = new PoolLedger(100, [Held("k", 8, 0)], [K("k", 5, 5)]);

@@ -42,11 +42,19 @@ public sealed class PoolLedger
 {
     private readonly List<HeldAllocation> _active;
     private readonly Dictionary<string, ContractStanding> _contracts;
+    // Kept with every change, so a decision's sums cost nothing however many allocations the pool holds.
+    private readonly Dictionary<string, long> _unitsByContract = new(StringComparer.Ordinal);
+    private long _held;
 
     public PoolLedger(long capacity, IEnumerable<HeldAllocation> active, IEnumerable<ContractStanding> contracts)
     {
         Capacity = capacity;
         _active = [.. active];
+        foreach (var a in _active)
+        {
+            Count(a, +1);
+        }
+
         _contracts = new Dictionary<string, ContractStanding>(StringComparer.Ordinal);
         foreach (var c in contracts)
         {
@@ -58,24 +66,46 @@ public sealed class PoolLedger
 
     public IReadOnlyList<HeldAllocation> Active => _active;
 
-    public long Held => _active.Sum(a => a.Units);
+    public long Held => _held;
 
     public long Free => Capacity - Held;
 
     public ContractStanding Standing(string contractId) =>
         _contracts.TryGetValue(contractId, out var s) ? s : new ContractStanding(contractId, 0, false, 0, 0, false);
 
-    public long UnitsOf(string contractId) => _active.Where(a => a.ContractId == contractId).Sum(a => a.Units);
+    public long UnitsOf(string contractId) => _unitsByContract.GetValueOrDefault(contractId);
 
     /// <summary>A contract is borrowing when it holds more than its reservation.</summary>
     public bool IsBorrowing(string contractId) => UnitsOf(contractId) > Standing(contractId).ReservedUnits;
 
-    public void Admit(HeldAllocation allocation) => _active.Add(allocation);
+    public void Admit(HeldAllocation allocation)
+    {
+        _active.Add(allocation);
+        Count(allocation, +1);
+    }
 
     public void Remove(IEnumerable<HeldAllocation> allocations)
     {
         var ids = allocations.Select(a => a.AllocationId).ToHashSet(StringComparer.Ordinal);
-        _active.RemoveAll(a => ids.Contains(a.AllocationId));
+        if (ids.Count == 0)
+        {
+            return;
+        }
+
+        for (var i = _active.Count - 1; i >= 0; i--)
+        {
+            if (ids.Contains(_active[i].AllocationId))
+            {
+                Count(_active[i], -1);
+                _active.RemoveAt(i);
+            }
+        }
+    }
+
+    private void Count(HeldAllocation a, int sign)
+    {
+        _held += sign * a.Units;
+        _unitsByContract[a.ContractId] = _unitsByContract.GetValueOrDefault(a.ContractId) + sign * a.Units;
     }
 }
 

@@ -46,21 +46,29 @@ public static class AllocationEngine
             contracts[c.Id] = c;
         }
 
-        var missing = new HashSet<string>(StringComparer.Ordinal);
-        foreach (var a in active.Concat(pending))
+        HashSet<string>? missing = null;
+        AddMissing(active);
+        AddMissing(pending);
+        if (missing is not null)
         {
-            if (!contracts.ContainsKey(a.ContractId))
+            foreach (var c in await s.Contracts.GetManyAsync(missing))
             {
-                missing.Add(a.ContractId);
+                contracts[c.Id] = c;
             }
         }
 
-        foreach (var c in await s.Contracts.GetManyAsync(missing))
-        {
-            contracts[c.Id] = c;
-        }
-
         return new OpenAllocations(active, pending, contracts);
+
+        void AddMissing(IReadOnlyList<Allocation> allocations)
+        {
+            foreach (var a in allocations)
+            {
+                if (!contracts.ContainsKey(a.ContractId))
+                {
+                    (missing ??= new HashSet<string>(StringComparer.Ordinal)).Add(a.ContractId);
+                }
+            }
+        }
     }
 
     private static PoolView ViewOf(long capacity, string poolId, OpenAllocations open, DateTimeOffset now)
@@ -104,20 +112,17 @@ public static class AllocationEngine
     {
         var changed = false;
         var freed = false;
-        foreach (var a in open.Active.Concat(open.Pending))
+        foreach (var list in (IReadOnlyList<Allocation>[])[open.Active, open.Pending])
         {
-            var contract = open.Contracts[a.ContractId];
-            // The allocation ended when its time came, not when the sweep noticed: statements bill to the millisecond.
-            (AllocationCause Cause, DateTimeOffset At)? due =
-                a.EndTime is { } end && end <= now && end <= contract.TermEnd ? (AllocationCause.EndTimeReached, end)
-                : contract.StateAt(now) == ContractState.Expired ? (AllocationCause.ContractExpired, contract.TermEnd)
-                : null;
-            if (due is { } d)
+            foreach (var a in list)
             {
-                var at = a.State == AllocationState.Active && a.AdmittedAt > d.At ? a.AdmittedAt.Value : Instants.Max(d.At, a.RequestedAt);
-                await EndAsync(s, a, a.State == AllocationState.Active ? AllocationState.Expired : AllocationState.Cancelled, d.Cause, at);
-                freed |= a.State == AllocationState.Active;
-                changed = true;
+                if (DueAt(a, open.Contracts[a.ContractId], now) is { } due)
+                {
+                    var at = a.State == AllocationState.Active && a.AdmittedAt > due.At ? a.AdmittedAt.Value : Instants.Max(due.At, a.RequestedAt);
+                    await EndAsync(s, a, a.State == AllocationState.Active ? AllocationState.Expired : AllocationState.Cancelled, due.Cause, at);
+                    freed |= a.State == AllocationState.Active;
+                    changed = true;
+                }
             }
         }
 
@@ -129,11 +134,20 @@ public static class AllocationEngine
         return changed;
     }
 
+    /// <summary>
+    /// When and why an open allocation ends by itself at <paramref name="now"/>, if it does: it ended
+    /// when its time came, not when the sweep noticed (statements bill to the millisecond).
+    /// </summary>
+    private static (AllocationCause Cause, DateTimeOffset At)? DueAt(Allocation a, Contract contract, DateTimeOffset now) =>
+        a.EndTime is { } end && end <= now && end <= contract.TermEnd ? (AllocationCause.EndTimeReached, end)
+        : contract.StateAt(now) == ContractState.Expired ? (AllocationCause.ContractExpired, contract.TermEnd)
+        : null;
+
     /// <summary>Rule 4: PENDING requests of the pool, highest priority then oldest, each admitted if it now fits.</summary>
     public static async Task RetryPendingAsync(IStoreSession s, string poolId, DateTimeOffset now)
     {
         // Most releases find the queue empty: asking first spares them loading the whole pool again.
-        if ((await s.Allocations.InPoolAsync(poolId, AllocationState.Pending)).Count == 0)
+        if (!await s.Allocations.AnyInPoolAsync(poolId, AllocationState.Pending))
         {
             return;
         }

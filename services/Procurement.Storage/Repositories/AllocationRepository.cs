@@ -116,6 +116,12 @@ public sealed class AllocationRepository(DbScope db)
         return list;
     }
 
+    /// <summary>Whether the pool has any allocation in <paramref name="state"/> (an open one), without copying the writer's list.</summary>
+    public async Task<bool> AnyInPoolAsync(string poolId, AllocationState state) =>
+        db.Cache is { } cache && cache.OpenAllocations.TryGet(WriterCache.OpenKey(poolId, state), out var cached)
+            ? cached.Count > 0
+            : (await InPoolAsync(poolId, state)).Count > 0;
+
     /// <summary>The pool's ACTIVE and PENDING allocations, ordered by seq, in one prepared statement (for status reads).</summary>
     public async Task<IReadOnlyList<Allocation>> OpenInPoolAsync(string poolId)
     {
