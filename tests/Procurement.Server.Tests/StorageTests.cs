@@ -126,6 +126,7 @@ public sealed class StorageTests
     [InlineData(AllocationRepository.SelectOpenInPool, "ix_allocations_pool_open")]
     [InlineData(AllocationRepository.SelectOpenByContract, "ix_allocations_contract_open")]
     [InlineData(AllocationRepository.SelectDuePools, "ix_allocations_due")]
+    [InlineData(ContractRepository.SelectOfPool, "ix_allocations_pool_open")]
     public void OpenAllocationQueries_ReadTheIndexesOfOpenAllocations(string sql, string index)
     {
         // SQLite uses a partial index only when the query spells out the index's own WHERE terms.

@@ -61,14 +61,15 @@ public sealed class ContractRepository(DbScope db)
     private const string SelectByIds = $"SELECT {Columns} FROM contracts WHERE id IN @Ids";
 
     // The contracts a pool's status lists: those with an entitlement to it in any terms version that
-    // hold reservations now (ACTIVE or SUSPENDED, term not over), and those holding or awaiting units in it.
-    private const string SelectOfPool = $"""
+    // hold reservations now (ACTIVE or SUSPENDED, term not over), and those holding or awaiting units in
+    // it (the open-state term spelled as the partial index's WHERE, so SQLite reads that index).
+    internal const string SelectOfPool = $"""
         SELECT {Columns} FROM contracts
         WHERE id IN (SELECT contract_id FROM contract_entitlements WHERE pool_id = @PoolId)
           AND state IN ('ACTIVE', 'SUSPENDED') AND end_ms > @NowMs
         UNION
         SELECT {Columns} FROM contracts
-        WHERE id IN (SELECT contract_id FROM allocations WHERE pool_id = @PoolId AND state IN ('ACTIVE', 'PENDING'))
+        WHERE id IN (SELECT contract_id FROM allocations WHERE pool_id = @PoolId AND state IN ('PENDING', 'ACTIVE'))
         """;
 
     private const string InsertContract = """
