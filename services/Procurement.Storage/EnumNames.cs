@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Text;
 
 namespace Procurement.Storage;
@@ -6,28 +5,38 @@ namespace Procurement.Storage;
 /// <summary>Enums are stored by name in UPPER_SNAKE_CASE ("END_TIME_REACHED"), never by number.</summary>
 internal static class EnumNames
 {
-    private static readonly ConcurrentDictionary<(Type, string), object> Parsed = new();
-    private static readonly ConcurrentDictionary<object, string> Names = new();
-
+    /// <summary>The stored name of <paramref name="value"/>; a value outside the enum's members is spelled from its number.</summary>
     public static string ToUpperSnake<T>(T value) where T : struct, Enum =>
-        Names.GetOrAdd(value, static v =>
-        {
-            var name = v.ToString()!;
-            var sb = new StringBuilder(name.Length + 4);
-            for (var i = 0; i < name.Length; i++)
-            {
-                if (i > 0 && char.IsUpper(name[i]))
-                {
-                    sb.Append('_');
-                }
+        Of<T>.Names.TryGetValue(value, out var name) ? name : Snake(value.ToString());
 
-                sb.Append(char.ToUpperInvariant(name[i]));
+    /// <summary>The member stored as <paramref name="name"/>; other spellings of a member's name are accepted as well.</summary>
+    public static T Parse<T>(string name) where T : struct, Enum =>
+        Of<T>.Values.TryGetValue(name, out var value)
+            ? value
+            : Enum.Parse<T>(name.Replace("_", "", StringComparison.Ordinal), ignoreCase: true);
+
+    private static string Snake(string name)
+    {
+        var sb = new StringBuilder(name.Length + 4);
+        for (var i = 0; i < name.Length; i++)
+        {
+            if (i > 0 && char.IsUpper(name[i]))
+            {
+                sb.Append('_');
             }
 
-            return sb.ToString();
-        });
+            sb.Append(char.ToUpperInvariant(name[i]));
+        }
 
-    public static T Parse<T>(string name) where T : struct, Enum =>
-        (T)Parsed.GetOrAdd((typeof(T), name), static key =>
-            Enum.Parse(key.Item1, key.Item2.Replace("_", "", StringComparison.Ordinal), ignoreCase: true));
+        return sb.ToString();
+    }
+
+    // Built once per enum type: every write and read of a row converts a few of them, so a lookup must
+    // not box the value or hash a tuple.
+    private static class Of<T> where T : struct, Enum
+    {
+        public static readonly Dictionary<T, string> Names = Enum.GetValues<T>().Distinct().ToDictionary(v => v, v => Snake(v.ToString()));
+
+        public static readonly Dictionary<string, T> Values = Names.ToDictionary(kv => kv.Value, kv => kv.Key, StringComparer.Ordinal);
+    }
 }

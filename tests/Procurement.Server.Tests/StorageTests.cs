@@ -206,6 +206,21 @@ public sealed class StorageTests
     }
 
     [Fact]
+    public void EnumNames_StoreEveryMemberInUpperSnakeCase_AndReadEachBack()
+    {
+        Assert.Equal("END_TIME_REACHED", EnumNames.ToUpperSnake(Domain.Allocations.AllocationCause.EndTimeReached));
+        Assert.Equal("ACTIVE", EnumNames.ToUpperSnake(Domain.Allocations.AllocationState.Active));
+        foreach (var cause in Enum.GetValues<Domain.Allocations.AllocationCause>())
+        {
+            Assert.Equal(cause, EnumNames.Parse<Domain.Allocations.AllocationCause>(EnumNames.ToUpperSnake(cause)));
+        }
+
+        // Other spellings of a member still read; anything else is refused, never mapped to a default.
+        Assert.Equal(Domain.Allocations.AllocationCause.EndTimeReached, EnumNames.Parse<Domain.Allocations.AllocationCause>("EndTimeReached"));
+        Assert.Throws<ArgumentException>(() => EnumNames.Parse<Domain.Allocations.AllocationState>("LOST"));
+    }
+
+    [Fact]
     public void CommittedContractVersions_AnswerOnlyForTheRevisionTheyWereLoadedAt_AndNeverGoBack()
     {
         var cache = new CommittedContractVersions();
