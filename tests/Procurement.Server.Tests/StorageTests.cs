@@ -121,32 +121,6 @@ public sealed class StorageTests
         Assert.Contains("no such column: rowid", noRowid.Message);
     }
 
-    [Theory]
-    [InlineData(AllocationRepository.SelectByPoolAndState, "ix_allocations_pool_open")]
-    [InlineData(AllocationRepository.SelectOpenInPool, "ix_allocations_pool_open")]
-    [InlineData(AllocationRepository.SelectOpenByContract, "ix_allocations_contract_open")]
-    [InlineData(AllocationRepository.SelectDuePools, "ix_allocations_due")]
-    [InlineData(ContractRepository.SelectOfPool, "ix_allocations_pool_open")]
-    public void OpenAllocationQueries_ReadTheIndexesOfOpenAllocations(string sql, string index)
-    {
-        // SQLite uses a partial index only when the query spells out the index's own WHERE terms.
-        var path = Path.Combine(Path.GetTempPath(), $"plan-{Guid.NewGuid():N}.db");
-        try
-        {
-            new SqliteDatabase(path).Initialize(TimeProvider.System);
-            using var connection = new SqliteConnection($"Data Source={path};Pooling=False");
-            connection.Open();
-            var plan = connection.Query<(long Id, long Parent, long NotUsed, string Detail)>("EXPLAIN QUERY PLAN " + sql,
-                new { PoolId = "p1", State = "ACTIVE", ContractId = "ctr_1", NowMs = 0L }).Select(r => r.Detail).ToList();
-            Assert.Contains(plan, d => d.Contains($"USING INDEX {index} (", StringComparison.Ordinal));
-        }
-        finally
-        {
-            SqliteConnection.ClearAllPools();
-            File.Delete(path);
-        }
-    }
-
     [Fact]
     public void UpgradingASqliteFile_IndexesExactlyTheOpenAllocations()
     {

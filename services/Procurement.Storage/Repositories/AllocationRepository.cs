@@ -94,7 +94,13 @@ public sealed class AllocationRepository(DbScope db)
     }
 
     /// <summary>The pool's allocations in <paramref name="state"/>, ordered by seq (a copy the caller may keep).</summary>
-    public async Task<IReadOnlyList<Allocation>> InPoolAsync(string poolId, AllocationState state)
+    public async Task<IReadOnlyList<Allocation>> InPoolAsync(string poolId, AllocationState state) => [.. await OpenListAsync(poolId, state)];
+
+    /// <summary>Whether the pool has any allocation in <paramref name="state"/> (an open one), without copying the writer's list.</summary>
+    public async Task<bool> AnyInPoolAsync(string poolId, AllocationState state) => (await OpenListAsync(poolId, state)).Count > 0;
+
+    /// <summary>The writer's own list of the pool's allocations in an open state (callers must not change it), or a fresh read.</summary>
+    private async Task<List<Allocation>> OpenListAsync(string poolId, AllocationState state)
     {
         if (state is not (AllocationState.Active or AllocationState.Pending))
         {
@@ -104,23 +110,13 @@ public sealed class AllocationRepository(DbScope db)
         var key = WriterCache.OpenKey(poolId, state);
         if (db.Cache is { } cache && cache.OpenAllocations.TryGet(key, out var cached))
         {
-            return cached.ToList();
+            return cached;
         }
 
         var list = (await db.Connection.QueryAsync<Row>(db.Command(SelectByPoolAndState, new { PoolId = poolId, State = Name(state) }))).Select(r => r.ToDomain()).ToList();
-        if (db.Cache is { } writer && state is AllocationState.Active or AllocationState.Pending)
-        {
-            writer.OpenAllocations.Put(key, list.ToList());
-        }
-
+        db.Cache?.OpenAllocations.Put(key, list);
         return list;
     }
-
-    /// <summary>Whether the pool has any allocation in <paramref name="state"/> (an open one), without copying the writer's list.</summary>
-    public async Task<bool> AnyInPoolAsync(string poolId, AllocationState state) =>
-        db.Cache is { } cache && cache.OpenAllocations.TryGet(WriterCache.OpenKey(poolId, state), out var cached)
-            ? cached.Count > 0
-            : (await InPoolAsync(poolId, state)).Count > 0;
 
     /// <summary>The pool's ACTIVE and PENDING allocations, ordered by seq, in one prepared statement (for status reads).</summary>
     public async Task<IReadOnlyList<Allocation>> OpenInPoolAsync(string poolId)
