@@ -103,6 +103,33 @@ public interface IStoreSession
     /// unit itself changes it, so nothing read before <see cref="LockPoolsAsync"/> needs reading again.
     /// </summary>
     bool WritesAreSerial { get; }
+
+    /// <summary>Views of pools that admission keeps between units, on the single SQLite writer; null elsewhere.</summary>
+    KeptPoolViews? PoolViews { get; }
+}
+
+/// <summary>
+/// What admission keeps about a pool between units on the single writer, so a decision does not
+/// rebuild it from every open allocation of the pool. A kept view is dropped by any write to the
+/// pool's open allocations (the owner puts back a view it updated with its own writes), by a failed
+/// unit that kept or changed it, and is stale once a contract or a pool has been written since it
+/// was kept (<see cref="Stamp"/>).
+/// </summary>
+public sealed class KeptPoolViews(WriterCache cache)
+{
+    public T? Find<T>(string poolId) where T : class => cache.PoolViews.TryGet(poolId, out var view) ? view as T : null;
+
+    /// <summary>Keeps (or puts back) a view; it goes if the unit fails.</summary>
+    public void Keep(string poolId, object view)
+    {
+        cache.PoolViews.Put(poolId, view);
+        cache.PoolViews.MarkChanged(poolId);
+    }
+
+    public void Drop(string poolId) => cache.PoolViews.Invalidate(poolId);
+
+    /// <summary>Changes whenever the writer writes a contract or a pool.</summary>
+    public (long Contracts, long Pools) Stamp => (cache.Contracts.Changes, cache.Pools.Changes);
 }
 
 /// <summary>
@@ -135,6 +162,7 @@ public class StoreSession(DbScope db) : IStoreSession
     private IndexValueRepository? _indexValues;
     private IncidentRepository? _incidents;
     private BillingRepository? _billing;
+    private KeptPoolViews? _poolViews;
 
     public DbScope Db { get; } = db;
 
@@ -161,6 +189,8 @@ public class StoreSession(DbScope db) : IStoreSession
     public BillingRepository Billing => _billing ??= new(Db);
 
     public bool WritesAreSerial => Db.Dialect.LockPools is null;
+
+    public KeptPoolViews? PoolViews => Db.Cache is { } cache ? _poolViews ??= new(cache) : null;
 
     public async Task LockPoolsAsync(IReadOnlyCollection<string> poolIds)
     {

@@ -23,6 +23,7 @@ public sealed class WriterCache
         Contracts = Add(new CacheTable<Repositories.ContractSnapshot>());
         OpenAllocations = Add(new CacheTable<List<Domain.Allocations.Allocation>>());
         NextSeqs = Add(new CacheTable<System.Runtime.CompilerServices.StrongBox<long>>());
+        PoolViews = Add(new CacheTable<object>());
     }
 
     /// <summary>Pools by id.</summary>
@@ -36,6 +37,13 @@ public sealed class WriterCache
 
     /// <summary>The next sequence number of a table, by table name: the writer counts on from what it read or wrote.</summary>
     public CacheTable<System.Runtime.CompilerServices.StrongBox<long>> NextSeqs { get; }
+
+    /// <summary>
+    /// What admission derives about a pool and keeps between units (its ledger), by pool id: any write
+    /// to the pool's open allocations drops it (<see cref="Repositories.AllocationRepository"/>), and
+    /// the engine puts back a view it brought up to date with its own writes.
+    /// </summary>
+    public CacheTable<object> PoolViews { get; }
 
     public static string OpenKey(string poolId, Domain.Allocations.AllocationState state) => $"{poolId}\n{state}";
 
@@ -87,6 +95,9 @@ public sealed class WriterCache
 
         public bool TryGet(string key, out TValue value) => _entries.TryGetValue(key, out value!);
 
+        /// <summary>Counts the writes to this table (<see cref="Invalidate"/>, <see cref="MarkChanged"/>): state derived from its entries is current while the count is.</summary>
+        public long Changes { get; private set; }
+
         /// <summary>Remembers what the writer's connection returned for <paramref name="key"/>.</summary>
         public void Put(string key, TValue value) => _entries[key] = value;
 
@@ -95,10 +106,15 @@ public sealed class WriterCache
         {
             _entries.Remove(key);
             _changedInUnit.Add(key);
+            Changes++;
         }
 
         /// <summary>The unit changes the entry in place (it stays cached while the unit succeeds).</summary>
-        public void MarkChanged(string key) => _changedInUnit.Add(key);
+        public void MarkChanged(string key)
+        {
+            _changedInUnit.Add(key);
+            Changes++;
+        }
 
         void ICacheTable.BeginUnit() => _changedInUnit.Clear();
 

@@ -10,10 +10,12 @@ using Procurement.Benchmarks;
 using Procurement.Client;
 
 // Benchmarks of the service against its own stack's limits, measured as ratios in one run.
-//   dotnet run -c Release --project tests/Procurement.Benchmarks [-- --seconds 5 --max-intervals 1000000 --callers 64 --postgres CONN --only read|admission|ingestion|statement]
+//   dotnet run -c Release --project tests/Procurement.Benchmarks [-- --seconds 5 --max-intervals 1000000 --callers 64 --open 5000 --postgres CONN --only read|admission|ingestion|statement]
 var seconds = Arg("--seconds", 5);
 var maxIntervals = Arg("--max-intervals", 1_000_000);
 var callers = Arg("--callers", 64);
+// Allocations left open beside the admission callers' own for the crowded-pool row.
+var openBeside = Arg("--open", 5_000);
 var postgres = args.SkipWhile(a => a != "--postgres").Skip(1).FirstOrDefault();
 // --only read|admission|ingestion|statement runs one group (for profiling); the default runs them all.
 // --callers changes the number of concurrent admission callers (64 is the measure the issue sets).
@@ -83,6 +85,12 @@ await using (var server = await BenchServer.StartAsync(dll, Path.Combine(work, "
         // 5. Latency at half the maximum admission throughput.
         var (p50, p99, achieved) = await LatencyAtRateAsync(client, contractIds, pool, pairs / 2, seconds);
         rows.Add(("RequestAllocation latency at half max throughput", $"p50 {p50:F2} ms, p99 {p99:F2} ms", $"{achieved:F0} requests/s offered", "", "report"));
+
+        // 6. The same pairs with thousands of other allocations open in the pool: a decision should not
+        // cost more with the allocations it does not touch.
+        await OpenAllocationsAsync(client, contractIds, pool, openBeside);
+        var crowded = await AdmissionPairsAsync([client], contractIds, pool, callers, seconds);
+        rows.Add(($"Same pairs with {openBeside:N0} other allocations open in the pool", Rate(crowded, "pairs/s"), Rate(pairs, "pairs/s with 64 open"), Ratio(crowded, pairs), "report"));
     }
 
     // 3. Usage ingestion against a raw batched insert.
@@ -311,6 +319,19 @@ static void Exec(SqliteConnection connection, string sql)
     using var command = connection.CreateCommand();
     command.CommandText = sql;
     command.ExecuteNonQuery();
+}
+
+// Opens allocations of one unit each, spread over the contracts, and leaves them open.
+static async Task OpenAllocationsAsync(ProcurementClient client, List<string> contracts, string pool, int count)
+{
+    var made = 0;
+    await Task.WhenAll(Enumerable.Range(0, 64).Select(async c =>
+    {
+        while (Interlocked.Increment(ref made) <= count)
+        {
+            await client.Allocations.RequestAsync(new RequestAllocationRequest { ContractId = contracts[c % contracts.Count], PoolId = pool, Units = 1 });
+        }
+    }));
 }
 
 static Task<double> AdmissionPairsAsync(List<ProcurementClient> clients, List<string> contracts, string pool, int callers, int seconds) =>

@@ -32,6 +32,24 @@ public class AdmissionPolicyTests
     }
 
     [Fact]
+    public void Ledger_KeptBetweenDecisions_RemovesByIdAndLearnsANewContractsStanding()
+    {
+        var a = Held("k", 3, 0);
+        var pool = new PoolLedger(10, [a], [K("k", 0, 10)]);
+        // A contract it does not know may hold nothing, until its standing is added.
+        Assert.False(pool.HasStanding("new"));
+        Assert.Equal(AdmissionDecision.ContractNotActive, AdmissionPolicy.Decide(pool, "new", 1, false).Reason);
+        pool.AddStanding(K("new", 2, 0));
+        Assert.True(pool.HasStanding("new"));
+        Assert.Equal(AdmissionOutcome.Admit, AdmissionPolicy.Decide(pool, "new", 2, false).Outcome);
+
+        pool.Remove(a.AllocationId);
+        pool.Remove(a.AllocationId);
+        Assert.Equal((0L, 10L, 0L), (pool.Held, pool.Free, pool.UnitsOf("k")));
+        Assert.Empty(pool.Active);
+    }
+
+    [Fact]
     public void Decide_AboveReservationPlusBurst_IsRefused()
     {
         var pool = new PoolLedger(100, [Held("k", 8, 0)], [K("k", 5, 5)]);

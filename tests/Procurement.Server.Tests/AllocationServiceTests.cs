@@ -256,6 +256,49 @@ public sealed class AllocationServiceTests : IAsyncLifetime
         Assert.Equal(AllocationCause.ContractExpired, expired.Cause);
     }
 
+    // The writer keeps each pool's ledger between decisions; a contract's standing in it must still
+    // change at the instants the terms say, with no write to mark them.
+    [Fact]
+    public async Task ContractWhoseTermHasEnded_IsRefused_ThoughItAskedJustBefore()
+    {
+        var termEnd = new DateTimeOffset(2026, 4, 1, 0, 0, 0, TimeSpan.Zero);
+        var terms = Fixtures.H100Terms(_server.Clock.GetUtcNow(), 0, 5);
+        terms.EndTime = Timestamp.FromDateTimeOffset(termEnd);
+        var ending = await Fixtures.CreateActiveContractAsync(_server, "lab-a", terms);
+        var other = await ContractAsync("lab-b", 0, 5);
+        var held = await RequestAsync(ending, 1);
+        await Ops.ReleaseAllocationAsync(new ReleaseAllocationRequest { RequestId = Rpc.NewRequestId(), AllocationId = held.Allocation.AllocationId });
+
+        _server.Clock.SetUtcNow(termEnd);
+        await RequestAsync(other, 1);
+        await Rpc.FailsWith(StatusCode.FailedPrecondition, "CONTRACT_NOT_ACTIVE", Ops.RequestAllocationAsync(new RequestAllocationRequest
+        {
+            RequestId = Rpc.NewRequestId(), ContractId = ending.ContractId, PoolId = Fixtures.H100, Units = 1,
+        }));
+    }
+
+    [Fact]
+    public async Task AmendedBurstLimit_AppliesFromItsMonth_ThoughThePoolWasDecidedJustBefore()
+    {
+        var k = await ContractAsync("lab-a", 0, 2); // clock: 2026-03-10
+        var other = await ContractAsync("lab-b", 0, 2);
+        var amended = Fixtures.H100Terms(_server.Clock.GetUtcNow(), 0, 4);
+        await _server.OperatorContracts.AmendContractAsync(new AmendContractRequest
+        {
+            RequestId = Rpc.NewRequestId(), ContractId = k.ContractId, Etag = k.Etag,
+            EffectiveMonth = new BillingMonth { Year = 2026, Month = 4 }, Terms = amended,
+        });
+        await RequestAsync(k, 2);
+        await Rpc.FailsWith(StatusCode.FailedPrecondition, "BURST_LIMIT_EXCEEDED", Ops.RequestAllocationAsync(new RequestAllocationRequest
+        {
+            RequestId = Rpc.NewRequestId(), ContractId = k.ContractId, PoolId = Fixtures.H100, Units = 1,
+        }));
+        await RequestAsync(other, 1);
+
+        _server.Clock.SetUtcNow(new DateTimeOffset(2026, 4, 1, 0, 0, 0, TimeSpan.Zero));
+        Assert.Equal(AllocationState.Active, (await RequestAsync(k, 2)).Allocation.State);
+    }
+
     [Fact]
     public async Task CapacityCut_PreemptsBorrowersWithCauseCapacityReduced()
     {

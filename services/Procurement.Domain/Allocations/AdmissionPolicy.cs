@@ -40,8 +40,10 @@ public sealed record AdmissionDecision(AdmissionOutcome Outcome, string? Reason,
 /// </summary>
 public sealed class PoolLedger
 {
-    private readonly List<HeldAllocation> _active;
-    private readonly Dictionary<string, ContractStanding> _contracts;
+    // By allocation id: the writer keeps a pool's ledger between decisions, so a release removes one
+    // allocation without walking the others.
+    private readonly Dictionary<string, HeldAllocation> _active = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, ContractStanding> _contracts = new(StringComparer.Ordinal);
     // Kept with every change, so a decision's sums cost nothing however many allocations the pool holds.
     private readonly Dictionary<string, long> _unitsByContract = new(StringComparer.Ordinal);
     private long _held;
@@ -49,13 +51,11 @@ public sealed class PoolLedger
     public PoolLedger(long capacity, IEnumerable<HeldAllocation> active, IEnumerable<ContractStanding> contracts)
     {
         Capacity = capacity;
-        _active = [.. active];
-        foreach (var a in _active)
+        foreach (var a in active)
         {
-            Count(a, +1);
+            Admit(a);
         }
 
-        _contracts = new Dictionary<string, ContractStanding>(StringComparer.Ordinal);
         foreach (var c in contracts)
         {
             _contracts.Add(c.ContractId, c);
@@ -64,7 +64,8 @@ public sealed class PoolLedger
 
     public long Capacity { get; }
 
-    public IReadOnlyList<HeldAllocation> Active => _active;
+    /// <summary>The ACTIVE allocations, in no particular order (victims are ordered by <see cref="AdmissionPolicy.ChooseVictims"/>).</summary>
+    public IReadOnlyCollection<HeldAllocation> Active => _active.Values;
 
     public long Held => _held;
 
@@ -73,32 +74,36 @@ public sealed class PoolLedger
     public ContractStanding Standing(string contractId) =>
         _contracts.TryGetValue(contractId, out var s) ? s : new ContractStanding(contractId, 0, false, 0, 0, false);
 
+    /// <summary>Whether the ledger knows the contract's standing (a contract it does not know can hold nothing).</summary>
+    public bool HasStanding(string contractId) => _contracts.ContainsKey(contractId);
+
+    /// <summary>Adds a contract's standing, e.g. of a contract that holds nothing in the pool yet and now asks.</summary>
+    public void AddStanding(ContractStanding standing) => _contracts.Add(standing.ContractId, standing);
+
     public long UnitsOf(string contractId) => _unitsByContract.GetValueOrDefault(contractId);
 
-    /// <summary>A contract is borrowing when it holds more than its reservation.</summary>
     public bool IsBorrowing(string contractId) => UnitsOf(contractId) > Standing(contractId).ReservedUnits;
 
     public void Admit(HeldAllocation allocation)
     {
-        _active.Add(allocation);
+        _active.Add(allocation.AllocationId, allocation);
         Count(allocation, +1);
     }
 
     public void Remove(IEnumerable<HeldAllocation> allocations)
     {
-        var ids = allocations.Select(a => a.AllocationId).ToHashSet(StringComparer.Ordinal);
-        if (ids.Count == 0)
+        foreach (var a in allocations)
         {
-            return;
+            Remove(a.AllocationId);
         }
+    }
 
-        for (var i = _active.Count - 1; i >= 0; i--)
+    /// <summary>Removes an ACTIVE allocation; one the ledger does not hold is ignored.</summary>
+    public void Remove(string allocationId)
+    {
+        if (_active.Remove(allocationId, out var a))
         {
-            if (ids.Contains(_active[i].AllocationId))
-            {
-                Count(_active[i], -1);
-                _active.RemoveAt(i);
-            }
+            Count(a, -1);
         }
     }
 
@@ -109,10 +114,6 @@ public sealed class PoolLedger
     }
 }
 
-/// <summary>
-/// Admission by priority access (DESIGN.md, "Priority access and admission"). Pure: the same ledger
-/// and request always give the same decision.
-/// </summary>
 public static class AdmissionPolicy
 {
     public static AdmissionDecision Decide(PoolLedger pool, string contractId, long units, bool waitIfUnavailable)

@@ -129,23 +129,33 @@ public sealed class Contract
             entitlement?.ReservedUnits ?? 0, entitlement?.BurstLimitUnits ?? 0, canAllocate);
         if (_shared)
         {
-            var (from, until) = (DateTimeOffset.MinValue, DateTimeOffset.MaxValue);
-            foreach (var change in StandingChanges())
-            {
-                if (change <= now && change > from)
-                {
-                    from = change;
-                }
-                else if (change > now && change < until)
-                {
-                    until = change;
-                }
-            }
-
+            var (from, until) = StandingHolds(now);
             _standing = new StandingMemo(poolId, standing, from, until);
         }
 
         return standing;
+    }
+
+    /// <summary>
+    /// The span around <paramref name="now"/> in which <see cref="StandingIn"/> gives the same answer
+    /// (for every pool): from the last instant a version took effect, the term started or ended, to the next.
+    /// </summary>
+    public (DateTimeOffset From, DateTimeOffset Until) StandingHolds(DateTimeOffset now)
+    {
+        var (from, until) = (DateTimeOffset.MinValue, DateTimeOffset.MaxValue);
+        foreach (var change in StandingChanges())
+        {
+            if (change <= now && change > from)
+            {
+                from = change;
+            }
+            else if (change > now && change < until)
+            {
+                until = change;
+            }
+        }
+
+        return (from, until);
     }
 
     /// <summary>The instants at which <see cref="StandingIn"/> can change: each version's effective time, the term's start and end.</summary>

@@ -14,22 +14,81 @@ namespace Procurement.Server.Application;
 /// </summary>
 public static class AllocationEngine
 {
-    /// <summary>Everything admission needs about one pool now.</summary>
-    public sealed record PoolView(
-        long Capacity,
-        PoolLedger Ledger,
-        IReadOnlyList<Allocation> Active,
-        IReadOnlyList<Allocation> Pending,
-        IReadOnlyDictionary<string, Contract> Contracts)
+    /// <summary>
+    /// Everything admission needs about one pool now: its capacity, a ledger of its ACTIVE allocations
+    /// and of the standing of every contract involved, and those allocations by id. Decisions update it
+    /// as they are applied (a queue retry may preempt one it just admitted). On the SQLite writer the
+    /// view is kept between units (<see cref="KeptPoolViews"/>), so a decision costs the same however
+    /// many allocations the pool holds; a write the engine did not apply to it drops it.
+    /// </summary>
+    public sealed class PoolView
     {
-        /// <summary>ACTIVE allocations by id, kept current as decisions are applied (a queue retry may preempt one it just admitted).</summary>
-        public Dictionary<string, Allocation> Open { get; } = Active.ToDictionary(a => a.Id, StringComparer.Ordinal);
+        internal PoolView(long capacity, PoolLedger ledger, Dictionary<string, Allocation> open, Dictionary<string, Contract> contracts)
+        {
+            Capacity = capacity;
+            Ledger = ledger;
+            Open = open;
+            Contracts = contracts;
+        }
+
+        public long Capacity { get; }
+
+        public PoolLedger Ledger { get; }
+
+        /// <summary>ACTIVE allocations by id.</summary>
+        public Dictionary<string, Allocation> Open { get; }
+
+        /// <summary>Every contract that holds or queues for the pool, and every contract that asked since.</summary>
+        public Dictionary<string, Contract> Contracts { get; }
+
+        /// <summary>The first instant an open allocation of the pool ends by itself: before it, a sweep ends nothing.</summary>
+        internal DateTimeOffset NextDue { get; set; } = DateTimeOffset.MaxValue;
+
+        /// <summary>The span in which every standing in the ledger holds.</summary>
+        internal (DateTimeOffset From, DateTimeOffset Until) Holds { get; set; } = (DateTimeOffset.MinValue, DateTimeOffset.MaxValue);
+
+        /// <summary>The writer's contract and pool write counts when the view was built (<see cref="KeptPoolViews.Stamp"/>).</summary>
+        internal (long Contracts, long Pools) Stamp { get; init; }
+
+        /// <summary>Adds a contract's standing (a contract that asks for the first time), narrowing the span the ledger holds for.</summary>
+        internal void Include(string poolId, Contract contract, DateTimeOffset now)
+        {
+            if (Contracts.TryAdd(contract.Id, contract))
+            {
+                Ledger.AddStanding(contract.StandingIn(poolId, now));
+                var (from, until) = contract.StandingHolds(now);
+                Holds = (Instants.Max(Holds.From, from), Holds.Until < until ? Holds.Until : until);
+            }
+        }
+
+        /// <summary>Counts an allocation that is now open in the pool (admitted or queued).</summary>
+        internal void Opened(Allocation a)
+        {
+            if (a.State == AllocationState.Active)
+            {
+                Ledger.Admit(Held(a));
+                Open[a.Id] = a;
+            }
+
+            if (DueInstant(a, Contracts[a.ContractId]) is var due && due < NextDue)
+            {
+                NextDue = due;
+            }
+        }
+
+        /// <summary>Forgets an allocation that has ended (only ACTIVE ones are in the ledger).</summary>
+        internal void Ended(Allocation a)
+        {
+            Ledger.Remove(a.Id);
+            Open.Remove(a.Id);
+        }
     }
 
+    /// <summary>Builds the pool's view from its open allocations (and keeps it, on the writer).</summary>
     public static async Task<PoolView> LoadAsync(IStoreSession s, string poolId, DateTimeOffset now, params Contract[] also)
     {
         var pool = await s.Pools.GetAsync(poolId) ?? throw DomainErrors.NotFound(Domain.Pools.Pool.ResourceType, poolId);
-        return ViewOf(pool.CapacityUnits, poolId, await LoadOpenAsync(s, poolId, also), now);
+        return Keep(s, poolId, ViewOf(s, pool.CapacityUnits, poolId, await LoadOpenAsync(s, poolId, also), now));
     }
 
     /// <summary>A pool's ACTIVE and PENDING allocations and the contracts that hold them (with <c>also</c>).</summary>
@@ -39,7 +98,6 @@ public static class AllocationEngine
     {
         var active = await s.Allocations.InPoolAsync(poolId, AllocationState.Active);
         var pending = await s.Allocations.InPoolAsync(poolId, AllocationState.Pending);
-        // Every decision loads its pool, so this stays a few plain loops over what the writer keeps.
         var contracts = new Dictionary<string, Contract>(also.Length + active.Count + pending.Count, StringComparer.Ordinal);
         foreach (var c in also)
         {
@@ -71,21 +129,57 @@ public static class AllocationEngine
         }
     }
 
-    private static PoolView ViewOf(long capacity, string poolId, OpenAllocations open, DateTimeOffset now)
+    private static PoolView ViewOf(IStoreSession s, long capacity, string poolId, OpenAllocations open, DateTimeOffset now)
     {
-        var held = new List<HeldAllocation>(open.Active.Count);
-        foreach (var a in open.Active)
+        var view = new PoolView(capacity, new PoolLedger(capacity, [], []), new Dictionary<string, Allocation>(open.Active.Count, StringComparer.Ordinal),
+            new Dictionary<string, Contract>(open.Contracts.Count, StringComparer.Ordinal))
         {
-            held.Add(Held(a));
-        }
-
-        var standings = new List<ContractStanding>(open.Contracts.Count);
+            Stamp = s.PoolViews?.Stamp ?? default,
+        };
         foreach (var c in open.Contracts.Values)
         {
-            standings.Add(c.StandingIn(poolId, now));
+            view.Include(poolId, c, now);
         }
 
-        return new PoolView(capacity, new PoolLedger(capacity, held, standings), open.Active, open.Pending, open.Contracts);
+        foreach (var a in open.Active)
+        {
+            view.Opened(a);
+        }
+
+        foreach (var a in open.Pending)
+        {
+            view.Opened(a);
+        }
+
+        return view;
+    }
+
+    /// <summary>The pool's kept view, when there is one that still holds at <paramref name="now"/>.</summary>
+    private static PoolView? Kept(IStoreSession s, string poolId, DateTimeOffset now)
+    {
+        if (s.PoolViews is not { } views || views.Find<PoolView>(poolId) is not { } view)
+        {
+            return null;
+        }
+
+        if (view.Stamp != views.Stamp || now < view.Holds.From || now >= view.Holds.Until)
+        {
+            views.Drop(poolId);
+            return null;
+        }
+
+        return view;
+    }
+
+    /// <summary>Keeps a view the unit built or brought up to date with its own writes (unless a contract or pool was written since it was built).</summary>
+    private static PoolView Keep(IStoreSession s, string poolId, PoolView view)
+    {
+        if (s.PoolViews is { } views && view.Stamp == views.Stamp)
+        {
+            views.Keep(poolId, view);
+        }
+
+        return view;
     }
 
     public static HeldAllocation Held(Allocation a) => new(a.Seq, a.Id, a.ContractId, a.Units, a.AdmittedAt!.Value);
@@ -97,15 +191,28 @@ public static class AllocationEngine
     /// </summary>
     /// <returns>Whether it ended anything.</returns>
     public static async Task<bool> SweepPoolAsync(IStoreSession s, string poolId, DateTimeOffset now) =>
-        await EndDueAsync(s, poolId, await LoadOpenAsync(s, poolId, []), now);
+        Kept(s, poolId, now) is not { } kept || now >= kept.NextDue
+            ? await EndDueAsync(s, poolId, await LoadOpenAsync(s, poolId, []), now)
+            : false;
 
     /// <summary>Sweeps the pool (<see cref="SweepPoolAsync"/>), then returns it as admission sees it.</summary>
     public static async Task<PoolView> SweepAndLoadAsync(IStoreSession s, string poolId, DateTimeOffset now, params Contract[] also)
     {
+        // The usual case on the writer: the kept view, with nothing due before now.
+        if (Kept(s, poolId, now) is { } kept && now < kept.NextDue)
+        {
+            foreach (var c in also)
+            {
+                kept.Include(poolId, c, now);
+            }
+
+            return Keep(s, poolId, kept);
+        }
+
         var pool = await s.Pools.GetAsync(poolId) ?? throw DomainErrors.NotFound(Domain.Pools.Pool.ResourceType, poolId);
         var open = await LoadOpenAsync(s, poolId, also);
-        // The usual case, nothing due, builds the ledger once from what the sweep loaded.
-        return await EndDueAsync(s, poolId, open, now) ? await LoadAsync(s, poolId, now, also) : ViewOf(pool.CapacityUnits, poolId, open, now);
+        // With nothing due, the view is built once from what the sweep loaded.
+        return await EndDueAsync(s, poolId, open, now) ? await LoadAsync(s, poolId, now, also) : Keep(s, poolId, ViewOf(s, pool.CapacityUnits, poolId, open, now));
     }
 
     private static async Task<bool> EndDueAsync(IStoreSession s, string poolId, OpenAllocations open, DateTimeOffset now)
@@ -143,6 +250,15 @@ public static class AllocationEngine
         : contract.StateAt(now) == ContractState.Expired ? (AllocationCause.ContractExpired, contract.TermEnd)
         : null;
 
+    /// <summary>The first instant at which <see cref="DueAt"/> ends the allocation (MaxValue if none): exactly when it starts to answer.</summary>
+    internal static DateTimeOffset DueInstant(Allocation a, Contract contract)
+    {
+        var byEndTime = a.EndTime is { } end && end <= contract.TermEnd ? end : DateTimeOffset.MaxValue;
+        // A contract expires at its term's end only from a state that expires (ACTIVE or SUSPENDED).
+        var byExpiry = contract.StateAt(DateTimeOffset.MaxValue) == ContractState.Expired ? contract.TermEnd : DateTimeOffset.MaxValue;
+        return byEndTime < byExpiry ? byEndTime : byExpiry;
+    }
+
     /// <summary>Rule 4: PENDING requests of the pool, highest priority then oldest, each admitted if it now fits.</summary>
     public static async Task RetryPendingAsync(IStoreSession s, string poolId, DateTimeOffset now)
     {
@@ -152,30 +268,28 @@ public static class AllocationEngine
             return;
         }
 
-        var view = await LoadAsync(s, poolId, now);
-
-        var byId = view.Pending.ToDictionary(p => p.Id, StringComparer.Ordinal);
-        var queue = view.Pending.Select(p => new QueuedRequest(p.Seq, p.Id, p.ContractId, p.Units, p.RequestedAt));
+        var pending = await s.Allocations.InPoolAsync(poolId, AllocationState.Pending);
+        var view = Kept(s, poolId, now) is { } kept && pending.All(p => kept.Ledger.HasStanding(p.ContractId)) ? kept : await LoadAsync(s, poolId, now);
+        var byId = pending.ToDictionary(p => p.Id, StringComparer.Ordinal);
+        var queue = pending.Select(p => new QueuedRequest(p.Seq, p.Id, p.ContractId, p.Units, p.RequestedAt));
         foreach (var request in AdmissionPolicy.RetryOrder(queue, view.Ledger))
         {
             var decision = AdmissionPolicy.Decide(view.Ledger, request.ContractId, request.Units, waitIfUnavailable: true);
             if (decision.Outcome == AdmissionOutcome.Admit)
             {
-                await AdmitAsync(s, view, byId[request.AllocationId], decision, AllocationCause.CapacityFreed, now);
+                await AdmitAsync(s, poolId, view, byId[request.AllocationId], decision, AllocationCause.CapacityFreed, now);
             }
         }
     }
 
     /// <summary>Applies an ADMIT decision: preempts its victims, then makes the allocation ACTIVE.</summary>
-    public static async Task<Allocation> AdmitAsync(IStoreSession s, PoolView view, Allocation allocation, AdmissionDecision decision, AllocationCause cause, DateTimeOffset now)
+    public static async Task<Allocation> AdmitAsync(IStoreSession s, string poolId, PoolView view, Allocation allocation, AdmissionDecision decision, AllocationCause cause, DateTimeOffset now)
     {
         foreach (var victim in decision.Victims)
         {
-            await EndAsync(s, view.Open[victim.AllocationId], AllocationState.Preempted, decision.VictimCause, now, preemptedBy: allocation.Id);
-            view.Open.Remove(victim.AllocationId);
+            await EndAsync(s, view.Open[victim.AllocationId], AllocationState.Preempted, decision.VictimCause, now, preemptedBy: allocation.Id, view);
         }
 
-        view.Ledger.Remove(decision.Victims);
         var endTime = allocation.EndTime ?? (allocation.Duration is { } d ? now + d : null);
         var admitted = allocation with { State = AllocationState.Active, Cause = cause, AdmittedAt = now, EndTime = endTime };
         if (allocation.State == AllocationState.Pending)
@@ -188,13 +302,20 @@ public static class AllocationEngine
         }
 
         await AppendEventAsync(s, admitted, AllocationEventType.Admitted, now);
-        view.Ledger.Admit(Held(admitted));
-        view.Open[admitted.Id] = admitted;
+        view.Opened(admitted);
+        Keep(s, poolId, view);
         return admitted;
     }
 
-    /// <summary>Moves an open allocation to a final state and records the event.</summary>
-    public static async Task<Allocation> EndAsync(IStoreSession s, Allocation a, AllocationState final, AllocationCause cause, DateTimeOffset now, string? preemptedBy = null)
+    /// <summary>Counts a request just queued in the pool's view (its end time may make it due).</summary>
+    public static void Queued(IStoreSession s, PoolView view, Allocation queued)
+    {
+        view.Opened(queued);
+        Keep(s, queued.PoolId, view);
+    }
+
+    /// <summary>Moves an open allocation to a final state and records the event; <paramref name="view"/>, when given, is the pool's view to update.</summary>
+    public static async Task<Allocation> EndAsync(IStoreSession s, Allocation a, AllocationState final, AllocationCause cause, DateTimeOffset now, string? preemptedBy = null, PoolView? view = null)
     {
         var ended = a with { State = final, Cause = cause, EndedAt = now };
         await s.Allocations.UpdateAsync(ended, a.State);
@@ -206,8 +327,19 @@ public static class AllocationEngine
             AllocationState.Cancelled => AllocationEventType.Cancelled,
             _ => throw new ArgumentOutOfRangeException(nameof(final)),
         }, now, preemptedBy);
+        if (view is not null)
+        {
+            view.Ended(a);
+            Keep(s, a.PoolId, view);
+        }
+
         return ended;
     }
+
+    /// <summary>Releases or cancels an open allocation as its caller asked, keeping the pool's view if it holds.</summary>
+    public static async Task<Allocation> EndOnRequestAsync(IStoreSession s, Allocation a, DateTimeOffset now) =>
+        await EndAsync(s, a, a.State == AllocationState.Active ? AllocationState.Released : AllocationState.Cancelled, AllocationCause.ClientRequest, now,
+            view: Kept(s, a.PoolId, now));
 
     public static Task AppendEventAsync(IStoreSession s, Allocation a, AllocationEventType type, DateTimeOffset now, string? preemptedBy = null) =>
         s.AllocationEvents.AppendAsync(new AllocationEvent(0, now, type, a.Cause, a.Id, a.ContractId, a.TenantId, a.PoolId, a.Units, a.State, preemptedBy));
@@ -240,7 +372,7 @@ public static class AllocationEngine
             var view = await LoadAsync(s, poolId, now);
             foreach (var victim in AdmissionPolicy.VictimsForCapacity(view.Ledger))
             {
-                await EndAsync(s, view.Open[victim.AllocationId], AllocationState.Preempted, AllocationCause.CapacityReduced, now);
+                await EndAsync(s, view.Open[victim.AllocationId], AllocationState.Preempted, AllocationCause.CapacityReduced, now, view: view);
             }
         }
         else if (newCapacity > previousCapacity)

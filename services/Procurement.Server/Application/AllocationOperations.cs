@@ -56,10 +56,11 @@ public static class AllocationOperations
         {
             await s.Allocations.InsertAsync(allocation);
             await AllocationEngine.AppendEventAsync(s, allocation, AllocationEventType.Queued, now);
+            AllocationEngine.Queued(s, view, allocation);
             return new AllocationOutcome(allocation, decision, victims);
         }
 
-        var admitted = await AllocationEngine.AdmitAsync(s, view, allocation with { State = AllocationState.Active }, decision, AllocationCause.ClientRequest, now);
+        var admitted = await AllocationEngine.AdmitAsync(s, request.PoolId, view, allocation with { State = AllocationState.Active }, decision, AllocationCause.ClientRequest, now);
         return new AllocationOutcome(admitted, decision, victims);
     }
 
@@ -80,8 +81,7 @@ public static class AllocationOperations
             return allocation;
         }
 
-        var ended = await AllocationEngine.EndAsync(s, allocation,
-            allocation.State == AllocationState.Active ? AllocationState.Released : AllocationState.Cancelled, AllocationCause.ClientRequest, now);
+        var ended = await AllocationEngine.EndOnRequestAsync(s, allocation, now);
         if (allocation.State == AllocationState.Active)
         {
             await AllocationEngine.RetryPendingAsync(s, allocation.PoolId, now);

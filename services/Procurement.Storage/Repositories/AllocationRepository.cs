@@ -185,7 +185,7 @@ public sealed class AllocationRepository(DbScope db)
             throw new ConcurrentWriteException(Allocation.ResourceType, a.Id);
         }
 
-        Cached(a.PoolId, previousState, list => list.RemoveAll(x => x.Id == a.Id));
+        Cached(a.PoolId, previousState, list => RemoveBySeq(list, a));
         Cached(a.PoolId, a.State, list => InsertBySeq(list, a));
     }
 
@@ -199,16 +199,53 @@ public sealed class AllocationRepository(DbScope db)
 
         var key = WriterCache.OpenKey(poolId, state);
         cache.OpenAllocations.MarkChanged(key);
+        cache.PoolViews.Invalidate(poolId);
         if (cache.OpenAllocations.TryGet(key, out var list))
         {
             change(list);
         }
     }
 
+    // The lists are ordered by seq, so a change finds its place by binary search however long they are.
     private static void InsertBySeq(List<Allocation> list, Allocation a)
     {
-        var i = list.FindLastIndex(x => x.Seq < a.Seq) + 1;
-        list.Insert(i, a);
+        var i = IndexBySeq(list, a.Seq);
+        if (i >= 0)
+        {
+            list[i] = a;
+        }
+        else
+        {
+            list.Insert(~i, a);
+        }
+    }
+
+    private static void RemoveBySeq(List<Allocation> list, Allocation a)
+    {
+        var i = IndexBySeq(list, a.Seq);
+        if (i >= 0)
+        {
+            list.RemoveAt(i);
+        }
+    }
+
+    /// <summary>The index of the allocation with <paramref name="seq"/>, or the complement of where it would go.</summary>
+    private static int IndexBySeq(List<Allocation> list, long seq)
+    {
+        var (lo, hi) = (0, list.Count - 1);
+        while (lo <= hi)
+        {
+            var mid = lo + ((hi - lo) >> 1);
+            var c = list[mid].Seq.CompareTo(seq);
+            if (c == 0)
+            {
+                return mid;
+            }
+
+            (lo, hi) = c < 0 ? (mid + 1, hi) : (lo, mid - 1);
+        }
+
+        return ~lo;
     }
 
     internal static string Name<T>(T value) where T : struct, Enum => EnumNames.ToUpperSnake(value);
