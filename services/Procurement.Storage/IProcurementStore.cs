@@ -119,11 +119,21 @@ public sealed class KeptPoolViews(WriterCache cache)
 {
     public T? Find<T>(string poolId) where T : class => cache.PoolViews.TryGet(poolId, out var view) ? view as T : null;
 
-    /// <summary>Keeps (or puts back) a view; it goes if the unit fails.</summary>
+    /// <summary>
+    /// Keeps (or puts back) a view. One that may rest on what the running unit wrote (the pool's open
+    /// allocations, any contract or pool) goes if the unit fails; one built from committed rows alone
+    /// stays, so a refused request does not cost the next decision a rebuild.
+    /// </summary>
     public void Keep(string poolId, object view)
     {
         cache.PoolViews.Put(poolId, view);
-        cache.PoolViews.MarkChanged(poolId);
+        if (cache.OpenAllocations.ChangedInUnit(WriterCache.OpenKey(poolId, Domain.Allocations.AllocationState.Active))
+            || cache.OpenAllocations.ChangedInUnit(WriterCache.OpenKey(poolId, Domain.Allocations.AllocationState.Pending))
+            || cache.Contracts.AnyChangedInUnit
+            || cache.Pools.AnyChangedInUnit)
+        {
+            cache.PoolViews.MarkChanged(poolId);
+        }
     }
 
     public void Drop(string poolId) => cache.PoolViews.Invalidate(poolId);

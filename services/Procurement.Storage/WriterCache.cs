@@ -95,6 +95,12 @@ public sealed class WriterCache
 
         public bool TryGet(string key, out TValue value) => _entries.TryGetValue(key, out value!);
 
+        /// <summary>Whether the unit running now changed <paramref name="key"/>.</summary>
+        public bool ChangedInUnit(string key) => _changedInUnit.Contains(key);
+
+        /// <summary>Whether the unit running now changed any entry.</summary>
+        public bool AnyChangedInUnit => _changedInUnit.Count > 0;
+
         /// <summary>Counts the writes to this table (<see cref="Invalidate"/>, <see cref="MarkChanged"/>): state derived from its entries is current while the count is.</summary>
         public long Changes { get; private set; }
 

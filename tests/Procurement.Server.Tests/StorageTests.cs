@@ -195,6 +195,46 @@ public sealed class StorageTests
     }
 
     [Fact]
+    public void KeptPoolViews_OutliveAFailedUnitOnlyWhenBuiltFromCommittedRows()
+    {
+        var cache = new WriterCache();
+        var views = new KeptPoolViews(cache);
+        var active = WriterCache.OpenKey("p", Domain.Allocations.AllocationState.Active);
+
+        // Built from committed rows: a refused request (a failed unit) leaves it.
+        cache.BeginUnit();
+        views.Keep("p", "committed");
+        cache.UnitFailed();
+        Assert.Equal("committed", views.Find<string>("p"));
+
+        // A write to the pool's open allocations drops it (as the repository does), and a view put
+        // back over that write goes with the unit.
+        cache.BeginUnit();
+        cache.OpenAllocations.MarkChanged(active);
+        cache.PoolViews.Invalidate("p");
+        Assert.Null(views.Find<string>("p"));
+        views.Keep("p", "over the unit's write");
+        cache.UnitFailed();
+        Assert.Null(views.Find<string>("p"));
+
+        // So does one kept after the unit wrote a contract, which also changes the stamp.
+        var stamp = views.Stamp;
+        cache.BeginUnit();
+        cache.Contracts.Invalidate("ctr_1");
+        Assert.NotEqual(stamp, views.Stamp);
+        views.Keep("p", "over a contract write");
+        cache.UnitFailed();
+        Assert.Null(views.Find<string>("p"));
+
+        // A write to another pool leaves it.
+        cache.BeginUnit();
+        views.Keep("p", "committed");
+        cache.OpenAllocations.MarkChanged(WriterCache.OpenKey("q", Domain.Allocations.AllocationState.Active));
+        cache.UnitFailed();
+        Assert.Equal("committed", views.Find<string>("p"));
+    }
+
+    [Fact]
     public void CommittedContractVersions_AnswerOnlyForTheRevisionTheyWereLoadedAt_AndNeverGoBack()
     {
         var cache = new CommittedContractVersions();

@@ -198,7 +198,9 @@ public static class AllocationEngine
     /// <summary>Sweeps the pool (<see cref="SweepPoolAsync"/>), then returns it as admission sees it.</summary>
     public static async Task<PoolView> SweepAndLoadAsync(IStoreSession s, string poolId, DateTimeOffset now, params Contract[] also)
     {
-        // The usual case on the writer: the kept view, with nothing due before now.
+        // The usual case on the writer: the kept view, with nothing due before now. A standing it
+        // learns comes from a committed contract (the unit wrote none, or the view would be stale),
+        // so it stays even if the unit fails.
         if (Kept(s, poolId, now) is { } kept && now < kept.NextDue)
         {
             foreach (var c in also)
@@ -206,7 +208,7 @@ public static class AllocationEngine
                 kept.Include(poolId, c, now);
             }
 
-            return Keep(s, poolId, kept);
+            return kept;
         }
 
         var pool = await s.Pools.GetAsync(poolId) ?? throw DomainErrors.NotFound(Domain.Pools.Pool.ResourceType, poolId);
