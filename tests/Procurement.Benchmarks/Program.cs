@@ -101,7 +101,7 @@ await using (var server = await BenchServer.StartAsync(dll, Path.Combine(work, "
         rows.Add(("ReportUsage samples, 4 streams", Rate(ingested, "samples/s"), Rate(rawInsert, "rows/s batched insert"), Ratio(ingested, rawInsert), "≥ 0.5 and ≥ 100,000/s"));
     }
 
-    rows.Add(("Server peak memory (RSS) during 1–5", $"{server.PeakMemoryMiB():F0} MiB", "", "", "report"));
+    rows.Add(("Server peak memory (RSS) during the rows above", $"{server.PeakMemoryMiB():F0} MiB", "", "", "report"));
 }
 
 // PostgreSQL: admission and ingestion with one and with two replicas on one database, in the same run.
