@@ -112,8 +112,8 @@ public interface IStoreSession
 /// What admission keeps about a pool between units on the single writer, so a decision does not
 /// rebuild it from every open allocation of the pool. A kept view is dropped by any write to the
 /// pool's open allocations (the owner puts back a view it updated with its own writes), by a failed
-/// unit that kept or changed it, and is stale once a contract or a pool has been written since it
-/// was kept (<see cref="Stamp"/>).
+/// unit when it may rest on that unit's writes, and by a failed commit; it is stale once a contract
+/// or a pool has been written since it was built (<see cref="Stamp"/>).
 /// </summary>
 public sealed class KeptPoolViews(WriterCache cache)
 {

@@ -10,7 +10,7 @@ namespace Procurement.Server.Application;
 /// <summary>
 /// The read-decide-write steps of admission, run inside a unit of work that holds the pool
 /// (<see cref="IStoreSession.LockPoolsAsync"/>). Decisions come from <see cref="AdmissionPolicy"/>;
-/// this class loads the ledger, writes the transitions and writes an event for every one of them.
+/// this class builds (or reuses) the pool's view, writes the transitions and writes an event for every one of them.
 /// </summary>
 public static class AllocationEngine
 {
@@ -188,6 +188,8 @@ public static class AllocationEngine
     /// Ends what is due in a pool at <paramref name="now"/> (allocations past their end time, and
     /// those of contracts whose term is over), then retries the queue if capacity was freed. Every
     /// unit that touches a pool runs this first, so decisions never count an allocation that has ended.
+    /// On the writer, a kept view whose next due instant is after <paramref name="now"/> answers
+    /// without reading the pool.
     /// </summary>
     /// <returns>Whether it ended anything.</returns>
     public static async Task<bool> SweepPoolAsync(IStoreSession s, string poolId, DateTimeOffset now) =>
