@@ -126,11 +126,10 @@ public sealed class KeptPoolViews(WriterCache cache)
     /// </summary>
     public void Keep(string poolId, object view)
     {
+        // Every write to the pool's open allocations drops its view, which marks it changed in the unit.
+        var restsOnThisUnit = cache.PoolViews.ChangedInUnit(poolId) || cache.Contracts.AnyChangedInUnit || cache.Pools.AnyChangedInUnit;
         cache.PoolViews.Put(poolId, view);
-        if (cache.OpenAllocations.ChangedInUnit(WriterCache.OpenKey(poolId, Domain.Allocations.AllocationState.Active))
-            || cache.OpenAllocations.ChangedInUnit(WriterCache.OpenKey(poolId, Domain.Allocations.AllocationState.Pending))
-            || cache.Contracts.AnyChangedInUnit
-            || cache.Pools.AnyChangedInUnit)
+        if (restsOnThisUnit)
         {
             cache.PoolViews.MarkChanged(poolId);
         }

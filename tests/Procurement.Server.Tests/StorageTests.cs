@@ -230,6 +230,8 @@ public sealed class StorageTests
         cache.BeginUnit();
         views.Keep("p", "committed");
         cache.OpenAllocations.MarkChanged(WriterCache.OpenKey("q", Domain.Allocations.AllocationState.Active));
+        cache.PoolViews.Invalidate("q");
+        views.Keep("p", "committed");
         cache.UnitFailed();
         Assert.Equal("committed", views.Find<string>("p"));
     }
