@@ -135,7 +135,8 @@ public sealed class KeptPoolViews(WriterCache cache)
         }
     }
 
-    public void Drop(string poolId) => cache.PoolViews.Invalidate(poolId);
+    /// <summary>Forgets a view that no longer holds (stale, or past its span); nothing was written.</summary>
+    public void Drop(string poolId) => cache.PoolViews.Forget(poolId);
 
     /// <summary>Changes whenever the writer writes a contract or a pool.</summary>
     public (long Contracts, long Pools) Stamp => (cache.Contracts.Changes, cache.Pools.Changes);

@@ -115,6 +115,9 @@ public sealed class WriterCache
             Changes++;
         }
 
+        /// <summary>Forgets an entry that no longer holds (nothing was written: the unit is not marked as changing it).</summary>
+        public void Forget(string key) => _entries.Remove(key);
+
         /// <summary>The unit changes the entry in place (it stays cached while the unit succeeds).</summary>
         public void MarkChanged(string key)
         {

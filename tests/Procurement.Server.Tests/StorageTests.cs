@@ -226,6 +226,13 @@ public sealed class StorageTests
         cache.UnitFailed();
         Assert.Null(views.Find<string>("p"));
 
+        // Forgetting a stale view writes nothing: one rebuilt from committed rows in the same unit stays.
+        cache.BeginUnit();
+        views.Drop("p");
+        views.Keep("p", "rebuilt");
+        cache.UnitFailed();
+        Assert.Equal("rebuilt", views.Find<string>("p"));
+
         // A write to another pool leaves it.
         cache.BeginUnit();
         views.Keep("p", "committed");

@@ -82,6 +82,7 @@ public sealed class PoolLedger
 
     public long UnitsOf(string contractId) => _unitsByContract.GetValueOrDefault(contractId);
 
+    /// <summary>A contract is borrowing when it holds more than its reservation.</summary>
     public bool IsBorrowing(string contractId) => UnitsOf(contractId) > Standing(contractId).ReservedUnits;
 
     public void Admit(HeldAllocation allocation)
@@ -114,6 +115,10 @@ public sealed class PoolLedger
     }
 }
 
+/// <summary>
+/// Admission by priority access (DESIGN.md, "Priority access and admission"). Pure: the same ledger
+/// and request always give the same decision.
+/// </summary>
 public static class AdmissionPolicy
 {
     public static AdmissionDecision Decide(PoolLedger pool, string contractId, long units, bool waitIfUnavailable)

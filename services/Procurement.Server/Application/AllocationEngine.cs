@@ -281,13 +281,13 @@ public static class AllocationEngine
             var decision = AdmissionPolicy.Decide(view.Ledger, request.ContractId, request.Units, waitIfUnavailable: true);
             if (decision.Outcome == AdmissionOutcome.Admit)
             {
-                await AdmitAsync(s, poolId, view, byId[request.AllocationId], decision, AllocationCause.CapacityFreed, now);
+                await AdmitAsync(s, view, byId[request.AllocationId], decision, AllocationCause.CapacityFreed, now);
             }
         }
     }
 
     /// <summary>Applies an ADMIT decision: preempts its victims, then makes the allocation ACTIVE.</summary>
-    public static async Task<Allocation> AdmitAsync(IStoreSession s, string poolId, PoolView view, Allocation allocation, AdmissionDecision decision, AllocationCause cause, DateTimeOffset now)
+    public static async Task<Allocation> AdmitAsync(IStoreSession s, PoolView view, Allocation allocation, AdmissionDecision decision, AllocationCause cause, DateTimeOffset now)
     {
         foreach (var victim in decision.Victims)
         {
@@ -307,7 +307,7 @@ public static class AllocationEngine
 
         await AppendEventAsync(s, admitted, AllocationEventType.Admitted, now);
         view.Opened(admitted);
-        Keep(s, poolId, view);
+        Keep(s, admitted.PoolId, view);
         return admitted;
     }
 

@@ -60,7 +60,7 @@ public static class AllocationOperations
             return new AllocationOutcome(allocation, decision, victims);
         }
 
-        var admitted = await AllocationEngine.AdmitAsync(s, request.PoolId, view, allocation with { State = AllocationState.Active }, decision, AllocationCause.ClientRequest, now);
+        var admitted = await AllocationEngine.AdmitAsync(s, view, allocation with { State = AllocationState.Active }, decision, AllocationCause.ClientRequest, now);
         return new AllocationOutcome(admitted, decision, victims);
     }
 
