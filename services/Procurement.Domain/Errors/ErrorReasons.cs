@@ -18,4 +18,7 @@ public static class ErrorReasons
     public const string ApiKeyMissing = "API_KEY_MISSING";
     public const string ApiKeyInvalid = "API_KEY_INVALID";
     public const string RoleNotAllowed = "ROLE_NOT_ALLOWED";
+    public const string StorageBusy = "STORAGE_BUSY";
+    public const string StorageUnavailable = "STORAGE_UNAVAILABLE";
+    public const string ShuttingDown = "SHUTTING_DOWN";
 }

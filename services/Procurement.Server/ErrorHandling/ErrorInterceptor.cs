@@ -4,6 +4,7 @@ using Grpc.Core;
 using Grpc.Core.Interceptors;
 using Microsoft.Data.Sqlite;
 using Procurement.Domain.Errors;
+using Procurement.Storage;
 
 namespace Procurement.Server.ErrorHandling;
 
@@ -77,10 +78,14 @@ public sealed partial class ErrorInterceptor(ILogger<ErrorInterceptor> logger) :
                 return new RpcException(new Grpc.Core.Status(StatusCode.Cancelled, "The call was cancelled."));
             case SqliteException { SqliteErrorCode: 5 or 6 }: // SQLITE_BUSY, SQLITE_LOCKED
                 Log.StorageBusy(logger, ex, context.Method);
-                return ToRpcException(new ProcurementException(ErrorKind.ResourceExhausted, "STORAGE_BUSY",
+                return ToRpcException(new ProcurementException(ErrorKind.ResourceExhausted, ErrorReasons.StorageBusy,
                     "The database is busy; retry with the same request_id."), StatusCode.Unavailable);
+            case CommitFailedException:
+                // Logged by the store with the group it failed. Nothing is acknowledged, so a retry is safe.
+                return ToRpcException(new ProcurementException(ErrorKind.ResourceExhausted, ErrorReasons.StorageUnavailable,
+                    "The database could not commit this request, which is not acknowledged; retry with the same request_id (it is then applied exactly once)."), StatusCode.Unavailable);
             case ObjectDisposedException:
-                return ToRpcException(new ProcurementException(ErrorKind.ResourceExhausted, "SHUTTING_DOWN",
+                return ToRpcException(new ProcurementException(ErrorKind.ResourceExhausted, ErrorReasons.ShuttingDown,
                     "The server is shutting down; retry with the same request_id."), StatusCode.Unavailable);
             default:
                 Log.Unhandled(logger, ex, context.Method);

@@ -187,9 +187,10 @@ public sealed partial class SqliteStore : IProcurementStore, IAsyncDisposable
         {
             _cache.Clear();
             Log.BeginFailed(_logger, ex, batch.Count);
+            var failed = new CommitFailedException(ex);
             foreach (var item in batch)
             {
-                item.Fail(ex);
+                item.Fail(failed);
             }
 
             return;
@@ -265,11 +266,14 @@ public sealed partial class SqliteStore : IProcurementStore, IAsyncDisposable
             }
             catch (Exception ex)
             {
+                // The group rolls back as a whole (the transaction is disposed below): every unit that
+                // had succeeded is refused, and nothing kept in memory may rest on its writes.
                 _cache.Clear();
                 Log.CommitFailed(_logger, ex, succeeded.Count);
+                var failed = new CommitFailedException(ex);
                 foreach (var item in succeeded)
                 {
-                    item.Fail(ex);
+                    item.Fail(failed);
                 }
 
                 return;

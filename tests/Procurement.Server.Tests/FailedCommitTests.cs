@@ -1,0 +1,156 @@
+using Grpc.Core;
+using Microsoft.Data.Sqlite;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+using Procurement.Api.V1;
+using Procurement.Domain.Errors;
+using Procurement.Server.Hosting;
+using Procurement.Storage;
+using Procurement.Storage.Sqlite;
+using Procurement.TestSupport;
+
+namespace Procurement.Server.Tests;
+
+/// <summary>
+/// When SQLite cannot commit a group (a full disk, an I/O error), no unit of the group is
+/// acknowledged, none of their writes stays, and nothing the writer keeps in memory rests on them;
+/// the caller is told to retry with the same request id. A commit is made to fail here by a
+/// foreign-key violation deferred to COMMIT, which SQLite checks only then.
+/// </summary>
+[Trait("Category", "SqliteOnly")]
+public sealed class FailedCommitTests
+{
+    /// <summary>Leaves the running group unable to commit, after the unit that calls it succeeded.</summary>
+    private static async Task BreakTheCommitAsync(IStoreSession s)
+    {
+        var db = ((StoreSession)s).Db;
+        using (var defer = db.Statement("PRAGMA defer_foreign_keys = ON"))
+        {
+            await defer.ExecuteAsync();
+        }
+
+        using var orphan = db.Statement("INSERT INTO pool_capacity_changes (pool_id, effective_at_ms, capacity_units) VALUES ('no-such-pool', 0, 0)");
+        await orphan.ExecuteAsync();
+    }
+
+    [Fact]
+    public async Task AGroupThatCannotCommit_AcknowledgesNoneOfItsUnits_AndKeepsNoneOfTheirWrites()
+    {
+        var path = Path.Combine(Path.GetTempPath(), $"failed-commit-{Guid.NewGuid():N}.db");
+        try
+        {
+            var database = new SqliteDatabase(path);
+            database.Initialize(TimeProvider.System);
+            await using var store = new SqliteStore(database, NullLogger<SqliteStore>.Instance);
+            Domain.Pools.Pool Pool(string id) => new(id, id, "r", "H100", 10, 1, DateTimeOffset.UnixEpoch, DateTimeOffset.UnixEpoch);
+
+            // The writer runs the gate's unit alone and waits in it, so the next two queue and share a group.
+            var gate = new TaskCompletionSource();
+            var started = new TaskCompletionSource();
+            var held = store.WriteAsync(async _ =>
+            {
+                started.SetResult();
+                await gate.Task;
+                return true;
+            }, CancellationToken.None);
+            await started.Task;
+            var good = store.WriteAsync(async s =>
+            {
+                await s.Pools.InsertAsync(Pool("p1"));
+                return true;
+            }, CancellationToken.None);
+            var breaking = store.WriteAsync(async s =>
+            {
+                await BreakTheCommitAsync(s);
+                return true;
+            }, CancellationToken.None);
+            gate.SetResult();
+
+            Assert.True(await held);
+            var goodFailure = await Assert.ThrowsAsync<CommitFailedException>(() => good);
+            await Assert.ThrowsAsync<CommitFailedException>(() => breaking);
+            Assert.Equal(19, Assert.IsType<SqliteException>(goodFailure.InnerException).SqliteErrorCode); // SQLITE_CONSTRAINT
+            Assert.Null(await store.ReadAsync(s => s.Pools.GetAsync("p1"), CancellationToken.None));
+
+            // The writer goes on: the next group commits, and what it wrote is read back.
+            await store.WriteAsync(async s =>
+            {
+                await s.Pools.InsertAsync(Pool("p1"));
+                return true;
+            }, CancellationToken.None);
+            Assert.NotNull(await store.ReadAsync(s => s.Pools.GetAsync("p1"), CancellationToken.None));
+        }
+        finally
+        {
+            SqliteConnection.ClearAllPools();
+            File.Delete(path);
+        }
+    }
+
+    [Fact]
+    public async Task ARequestThatCannotCommit_IsUnavailable_HoldsNoCapacity_AndIsAdmittedWhenRetried()
+    {
+        var breaker = new CommitBreaker();
+        await using var server = await ServerHarness.StartAsync(configure: services => services.AddSingleton<IProcurementStore>(sp =>
+            breaker.Wrap(StoreFactory.Create(sp.GetRequiredService<IOptions<ServerOptions>>().Value.Database,
+                sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILoggerFactory>()))));
+        await Fixtures.CreatePoolsAsync(server, h100Capacity: 10, h200Capacity: 10);
+        var contract = await Fixtures.CreateActiveContractAsync(server, "lab-a", Fixtures.H100Terms(server.Clock.GetUtcNow(), reserved: 10, burst: 0));
+        RequestAllocationRequest Request(long units, string requestId) => new()
+        {
+            RequestId = requestId, ContractId = contract.ContractId, PoolId = Fixtures.H100, Units = units,
+        };
+        // Admitted and committed: the writer now keeps the pool's view with these 4 units in it.
+        await server.OperatorAllocations.RequestAllocationAsync(Request(4, Rpc.NewRequestId()));
+
+        var requestId = Rpc.NewRequestId();
+        breaker.Armed = true;
+        await Rpc.FailsWith(StatusCode.Unavailable, ErrorReasons.StorageUnavailable, server.OperatorAllocations.RequestAllocationAsync(Request(6, requestId)));
+        breaker.Armed = false;
+
+        var status = await server.OperatorAllocations.GetPoolStatusAsync(new GetPoolStatusRequest { PoolId = Fixtures.H100 });
+        Assert.Equal(4, status.ActiveUnits);
+        // Had the writer kept its view of the failed group, the contract would hold 4 + 6 of its 10
+        // reserved units and burst 0, and the retry would be refused.
+        var retried = await server.OperatorAllocations.RequestAllocationAsync(Request(6, requestId));
+        Assert.Equal(Api.V1.AllocationState.Active, retried.Allocation.State);
+        var listed = await server.OperatorAllocations.ListAllocationsAsync(new ListAllocationsRequest { ContractId = contract.ContractId });
+        Assert.Equal([4L, 6L], listed.Allocations.Select(a => a.Units).Order());
+        Assert.Equal(10, (await server.OperatorAllocations.GetPoolStatusAsync(new GetPoolStatusRequest { PoolId = Fixtures.H100 })).ActiveUnits);
+    }
+
+    /// <summary>While armed, every unit of work ends by leaving its group unable to commit.</summary>
+    private sealed class CommitBreaker
+    {
+        public volatile bool Armed;
+
+        public IProcurementStore Wrap(IProcurementStore inner) => new Breaking(inner, this);
+
+        private sealed class Breaking(IProcurementStore inner, CommitBreaker breaker) : IProcurementStore, IAsyncDisposable
+        {
+            public Task<T> ReadAsync<T>(Func<IStoreSession, Task<T>> read, CancellationToken cancellationToken) => inner.ReadAsync(read, cancellationToken);
+
+            public Task<T> ReadStatementAsync<T>(Func<IStoreSession, Task<T>> read, CancellationToken cancellationToken) => inner.ReadStatementAsync(read, cancellationToken);
+
+            public Task<T> WriteAsync<T>(Func<IStoreSession, Task<T>> unitOfWork, CancellationToken cancellationToken) =>
+                inner.WriteAsync(async s =>
+                {
+                    var result = await unitOfWork(s);
+                    if (breaker.Armed)
+                    {
+                        await BreakTheCommitAsync(s);
+                    }
+
+                    return result;
+                }, cancellationToken);
+
+            public Task NextCommit => inner.NextCommit;
+
+            public long? StableCommitCount => inner.StableCommitCount;
+
+            public ValueTask DisposeAsync() => inner is IAsyncDisposable d ? d.DisposeAsync() : ValueTask.CompletedTask;
+        }
+    }
+}
