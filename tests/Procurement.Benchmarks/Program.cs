@@ -66,30 +66,36 @@ await using (var server = await BenchServer.StartAsync(dll, Path.Combine(work, "
     if (Runs("admission"))
     {
         Console.Error.WriteLine($"admission load on server pid {server.ProcessId}");
+        // The callers use the generated stub, as the read rows use h2load; the client library's own
+        // cost on these shared cores is its own row below.
+        using var stub = new StubCaller(server.Endpoint, server.Key);
         // Warmed up first, like the read path: the first seconds after start-up are spent compiling.
-        await AdmissionPairsAsync([client], contractIds, pool, callers, 2);
+        await AdmissionPairsAsync([stub], contractIds, pool, callers, 2);
         // The baseline and the service are each measured twice, interleaved, keeping each one's better
         // window: on this shared machine the raw rate alone swings by a third between windows.
         double raw = 0, pairs = 0;
         for (var round = 0; round < 2; round++)
         {
             raw = Math.Max(raw, RawSqliteTransactions(Path.Combine(work, $"raw-{round}.db"), seconds));
-            pairs = Math.Max(pairs, await AdmissionPairsAsync([client], contractIds, pool, callers, seconds));
+            pairs = Math.Max(pairs, await AdmissionPairsAsync([stub], contractIds, pool, callers, seconds));
         }
 
         rows.Add(($"RequestAllocation + ReleaseAllocation pairs, {callers} callers", Rate(pairs, "pairs/s"), Rate(raw, "single-row txn/s (synchronous=FULL)"), Ratio(pairs, raw), "≥ 1.0"));
-        // What the same client and gRPC stack do without the writer: two cached reads per pair.
-        var stack = await ReadPairsAsync(client, pool, callers, seconds);
+        // What the same callers and gRPC stack do without the writer: two cached reads per pair.
+        var stack = await ReadPairsAsync(stub, pool, callers, seconds);
         rows.Add(("Same callers, two GetPoolStatus reads per pair (the stack without the writer)", Rate(stack, "pairs/s"), "", "", "report"));
+        // The same pairs through Procurement.Client, whose pipelines run on the same two cores.
+        var library = await AdmissionPairsAsync([new LibraryCaller(client)], contractIds, pool, callers, seconds);
+        rows.Add(("Same pairs through Procurement.Client (Polly pipelines, deadlines)", Rate(library, "pairs/s"), Rate(pairs, "pairs/s with the stub"), Ratio(library, pairs), "report"));
 
         // 5. Latency at half the maximum admission throughput.
-        var (p50, p99, achieved) = await LatencyAtRateAsync(client, contractIds, pool, pairs / 2, seconds);
+        var (p50, p99, achieved) = await LatencyAtRateAsync(stub, contractIds, pool, pairs / 2, seconds);
         rows.Add(("RequestAllocation latency at half max throughput", $"p50 {p50:F2} ms, p99 {p99:F2} ms", $"{achieved:F0} requests/s offered", "", "report"));
 
         // 6. The same pairs with thousands of other allocations open in the pool: a decision should not
         // cost more with the allocations it does not touch.
         await OpenAllocationsAsync(client, contractIds, pool, openBeside);
-        var crowded = await AdmissionPairsAsync([client], contractIds, pool, callers, seconds);
+        var crowded = await AdmissionPairsAsync([stub], contractIds, pool, callers, seconds);
         rows.Add(($"Same pairs with {openBeside:N0} other allocations open in the pool", Rate(crowded, "pairs/s"), Rate(pairs, "pairs/s with 64 open"), Ratio(crowded, pairs), "report"));
     }
 
@@ -126,11 +132,17 @@ if (postgres is not null)
 
         var clients = servers.Select(sv => ProcurementClient.Create(new ProcurementClientOptions { Endpoint = sv.Endpoint, ApiKey = sv.Key })).ToList();
         var (ids, poolId) = await SetUpAsync(clients[0], contracts: 64);
-        var pairs = await AdmissionPairsAsync(clients, ids, poolId, callers: 64, seconds);
+        var stubs = servers.Select(sv => new StubCaller(sv.Endpoint, sv.Key)).ToList();
+        var pairs = await AdmissionPairsAsync([.. stubs], ids, poolId, callers: 64, seconds);
         rows.Add(($"PostgreSQL, {replicas} replica{(replicas > 1 ? "s" : "")}: RequestAllocation + ReleaseAllocation pairs, 64 callers", Rate(pairs, "pairs/s"), "", "", "report"));
         var ingested = await IngestionAsync(clients, ids[0], poolId, streams: 4, total: 200_000);
         rows.Add(($"PostgreSQL, {replicas} replica{(replicas > 1 ? "s" : "")}: ReportUsage samples, 4 streams", Rate(ingested, "samples/s"), "", "", "report"));
         foreach (var c in clients)
+        {
+            c.Dispose();
+        }
+
+        foreach (var c in stubs)
         {
             c.Dispose();
         }
@@ -334,21 +346,20 @@ static async Task OpenAllocationsAsync(ProcurementClient client, List<string> co
     }));
 }
 
-static Task<double> AdmissionPairsAsync(List<ProcurementClient> clients, List<string> contracts, string pool, int callers, int seconds) =>
+static Task<double> AdmissionPairsAsync(List<IAdmissionCaller> clients, List<string> contracts, string pool, int callers, int seconds) =>
     PairsPerSecondAsync(callers, seconds, async i =>
     {
         var client = clients[i % clients.Count];
-        var a = await client.Allocations.RequestAsync(new RequestAllocationRequest { ContractId = contracts[i % contracts.Count], PoolId = pool, Units = 1 });
-        await client.Allocations.ReleaseAsync(a.Allocation.AllocationId);
+        await client.ReleaseAsync(await client.RequestAsync(contracts[i % contracts.Count], pool));
     });
 
 // Pairs of cached reads through the admission benchmark's client: the ceiling the client and the gRPC
 // stack put on pairs of calls on this machine, with no write behind them.
-static Task<double> ReadPairsAsync(ProcurementClient client, string pool, int callers, int seconds) =>
+static Task<double> ReadPairsAsync(IAdmissionCaller client, string pool, int callers, int seconds) =>
     PairsPerSecondAsync(callers, seconds, async _ =>
     {
-        await client.Allocations.GetPoolStatusAsync(pool);
-        await client.Allocations.GetPoolStatusAsync(pool);
+        await client.ReadPoolAsync(pool);
+        await client.ReadPoolAsync(pool);
     });
 
 // Closed loop: each caller (numbered from 0) runs one pair after another until the time is up.
@@ -368,7 +379,7 @@ static async Task<double> PairsPerSecondAsync(int callers, int seconds, Func<int
     return pairs / watch.Elapsed.TotalSeconds;
 }
 
-static async Task<(double P50, double P99, double Achieved)> LatencyAtRateAsync(ProcurementClient client, List<string> contracts, string pool, double pairsPerSecond, int seconds)
+static async Task<(double P50, double P99, double Achieved)> LatencyAtRateAsync(IAdmissionCaller client, List<string> contracts, string pool, double pairsPerSecond, int seconds)
 {
     // Open loop: requests start on a fixed schedule whatever the latency, as independent clients would send them.
     var latencies = new System.Collections.Concurrent.ConcurrentBag<double>();
@@ -388,9 +399,9 @@ static async Task<(double P50, double P99, double Achieved)> LatencyAtRateAsync(
         pending.Add(Task.Run(async () =>
         {
             var started = Stopwatch.GetTimestamp();
-            var a = await client.Allocations.RequestAsync(new RequestAllocationRequest { ContractId = contract, PoolId = pool, Units = 1 });
+            var id = await client.RequestAsync(contract, pool);
             latencies.Add(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
-            await client.Allocations.ReleaseAsync(a.Allocation.AllocationId);
+            await client.ReleaseAsync(id);
         }));
     }
 
