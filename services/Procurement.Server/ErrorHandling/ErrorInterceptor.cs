@@ -77,6 +77,7 @@ public sealed partial class ErrorInterceptor(ILogger<ErrorInterceptor> logger) :
             case OperationCanceledException when context.CancellationToken.IsCancellationRequested:
                 return new RpcException(new Grpc.Core.Status(StatusCode.Cancelled, "The call was cancelled."));
             case SqliteException { SqliteErrorCode: 5 or 6 }: // SQLITE_BUSY, SQLITE_LOCKED
+            case CommitFailedException { InnerException: SqliteException { SqliteErrorCode: 5 or 6 } }: // e.g. the keys command held the write lock
                 Log.StorageBusy(logger, ex, context.Method);
                 return ToRpcException(new ProcurementException(ErrorKind.ResourceExhausted, ErrorReasons.StorageBusy,
                     "The database is busy; retry with the same request_id."), StatusCode.Unavailable);
