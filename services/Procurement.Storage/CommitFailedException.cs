@@ -1,10 +1,12 @@
 namespace Procurement.Storage;
 
 /// <summary>
-/// SQLite could not begin or commit the group a unit of work ran in (a full disk, an I/O error). The
-/// unit is not acknowledged, this process rolled the group back and forgot what its writer kept in
-/// memory about it. Retrying with the same request id is safe: the request is applied once, or, if a
-/// failed flush left the group on disk and a crash recovered it, its first response is replayed.
+/// The database did not commit the transaction a unit of work ran in (SQLite: a full disk, an I/O
+/// error, for the whole group; PostgreSQL: a check deferred to commit, or a connection cut during it).
+/// The unit is not acknowledged; the SQLite writer rolled its group back and forgot what it kept in
+/// memory about it. Retrying with the same request id is safe: the request is applied once, or, where
+/// the commit happened after all (a connection cut after PostgreSQL committed, or a group a crash
+/// recovered after a failed flush), its first response is replayed.
 /// </summary>
 public sealed class CommitFailedException(Exception cause)
-    : Exception($"The database could not commit the write, which is not acknowledged: {cause.Message}", cause);
+    : Exception($"The database did not commit the write, which is not acknowledged: {cause.Message}", cause);

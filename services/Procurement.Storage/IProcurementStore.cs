@@ -27,7 +27,7 @@ public interface IProcurementStore
     /// <summary>
     /// Runs <paramref name="unitOfWork"/> in a write transaction. If it throws, none of its writes
     /// remain and the exception reaches the caller; otherwise its result is returned after commit.
-    /// A commit SQLite refuses throws <see cref="CommitFailedException"/> instead.
+    /// A commit the database refuses or does not confirm throws <see cref="CommitFailedException"/> instead.
     /// </summary>
     Task<T> WriteAsync<T>(Func<IStoreSession, Task<T>> unitOfWork, CancellationToken cancellationToken);
 

@@ -14,18 +14,25 @@ using Procurement.TestSupport;
 namespace Procurement.Server.Tests;
 
 /// <summary>
-/// When SQLite cannot commit a group (a full disk, an I/O error), no unit of the group is
-/// acknowledged, none of their writes stays, and nothing the writer keeps in memory rests on them;
-/// the caller is told to retry with the same request id. A commit is made to fail here by a
-/// foreign-key violation deferred to COMMIT, which SQLite checks only then.
+/// When the database does not commit (a full disk, an I/O error, a connection cut), no unit that
+/// would have been committed is acknowledged, none of their writes stays, and nothing the SQLite
+/// writer keeps in memory rests on them; the caller is told to retry with the same request id.
+/// A commit is made to fail here by a check the database runs only at commit: on SQLite a
+/// foreign-key violation deferred to it, on PostgreSQL a deferred constraint trigger that raises.
 /// </summary>
-[Trait("Category", "SqliteOnly")]
 public sealed class FailedCommitTests
 {
-    /// <summary>Leaves the running group unable to commit, after the unit that calls it succeeded.</summary>
+    /// <summary>Leaves the running transaction unable to commit, after the unit that calls it succeeded.</summary>
     private static async Task BreakTheCommitAsync(IStoreSession s)
     {
         var db = ((StoreSession)s).Db;
+        if (ServerHarness.OnPostgres)
+        {
+            using var flag = db.Statement("INSERT INTO test_commit_breaker (x) VALUES (1)");
+            await flag.ExecuteAsync();
+            return;
+        }
+
         using (var defer = db.Statement("PRAGMA defer_foreign_keys = ON"))
         {
             await defer.ExecuteAsync();
@@ -35,7 +42,24 @@ public sealed class FailedCommitTests
         await orphan.ExecuteAsync();
     }
 
+    /// <summary>On PostgreSQL, a table whose rows make the commit of their transaction fail.</summary>
+    private static async Task CreatePostgresBreakerAsync(string connectionString)
+    {
+        await using var connection = new Npgsql.NpgsqlConnection(connectionString);
+        await connection.OpenAsync();
+        await using var create = connection.CreateCommand();
+        create.CommandText = """
+            CREATE TABLE test_commit_breaker (x integer);
+            CREATE FUNCTION test_refuse_commit() RETURNS trigger LANGUAGE plpgsql AS $$
+              BEGIN RAISE EXCEPTION 'commit refused on purpose'; END $$;
+            CREATE CONSTRAINT TRIGGER test_refuse_commit AFTER INSERT ON test_commit_breaker
+              DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION test_refuse_commit();
+            """;
+        await create.ExecuteNonQueryAsync();
+    }
+
     [Fact]
+    [Trait("Category", "SqliteOnly")] // Groups are SQLite's; PostgreSQL commits each unit alone.
     public async Task AGroupThatCannotCommit_AcknowledgesNoneOfItsUnits_AndKeepsNoneOfTheirWrites()
     {
         var path = Path.Combine(Path.GetTempPath(), $"failed-commit-{Guid.NewGuid():N}.db");
@@ -96,6 +120,11 @@ public sealed class FailedCommitTests
         await using var server = await ServerHarness.StartAsync(configure: services => services.AddSingleton<IProcurementStore>(sp =>
             breaker.Wrap(StoreFactory.Create(sp.GetRequiredService<IOptions<ServerOptions>>().Value.Database,
                 sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILoggerFactory>()))));
+        if (ServerHarness.OnPostgres)
+        {
+            await CreatePostgresBreakerAsync(server.Database);
+        }
+
         await Fixtures.CreatePoolsAsync(server, h100Capacity: 10, h200Capacity: 10);
         var contract = await Fixtures.CreateActiveContractAsync(server, "lab-a", Fixtures.H100Terms(server.Clock.GetUtcNow(), reserved: 10, burst: 0));
         RequestAllocationRequest Request(long units, string requestId) => new()
@@ -112,8 +141,8 @@ public sealed class FailedCommitTests
 
         var status = await server.OperatorAllocations.GetPoolStatusAsync(new GetPoolStatusRequest { PoolId = Fixtures.H100 });
         Assert.Equal(4, status.ActiveUnits);
-        // Had the writer kept its view of the failed group, the contract would hold 4 + 6 of its 10
-        // reserved units and burst 0, and the retry would be refused.
+        // Had the SQLite writer kept its view of the failed group, the contract would hold 4 + 6 of
+        // its 10 reserved units and burst 0, and the retry would be refused.
         var retried = await server.OperatorAllocations.RequestAllocationAsync(Request(6, requestId));
         Assert.Equal(Api.V1.AllocationState.Active, retried.Allocation.State);
         var listed = await server.OperatorAllocations.ListAllocationsAsync(new ListAllocationsRequest { ContractId = contract.ContractId });

@@ -84,7 +84,7 @@ public sealed partial class ErrorInterceptor(ILogger<ErrorInterceptor> logger) :
             case CommitFailedException:
                 // Logged by the store with the group it failed. Nothing is acknowledged, so a retry is safe.
                 return ToRpcException(new ProcurementException(ErrorKind.ResourceExhausted, ErrorReasons.StorageUnavailable,
-                    "The database could not commit this request, which is not acknowledged; retry with the same request_id (it is then applied exactly once)."), StatusCode.Unavailable);
+                    "The database did not confirm this request's commit, so it is not acknowledged; retry with the same request_id (it is then applied exactly once)."), StatusCode.Unavailable);
             case ObjectDisposedException:
                 return ToRpcException(new ProcurementException(ErrorKind.ResourceExhausted, ErrorReasons.ShuttingDown,
                     "The server is shutting down; retry with the same request_id."), StatusCode.Unavailable);

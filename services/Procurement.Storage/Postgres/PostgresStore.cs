@@ -77,7 +77,17 @@ public sealed partial class PostgresStore : IProcurementStore, IAsyncDisposable
                 // Once a unit starts writing it finishes: the caller's cancellation does not cut it in half.
                 var result = await unitOfWork(new StoreSession(new DbScope(connection, tx, CancellationToken.None, PostgresDialect.Instance)));
                 await connection.ExecuteAsync($"NOTIFY {Channel}", transaction: tx);
-                await tx.CommitAsync(CancellationToken.None);
+                try
+                {
+                    await tx.CommitAsync(CancellationToken.None);
+                }
+                catch (Exception e)
+                {
+                    // Refused (a deferred check) or cut off (the connection: then it may have committed).
+                    // Either way the caller is not acknowledged, and a retry with the request id is safe.
+                    throw new CommitFailedException(e);
+                }
+
                 Signal();
                 return result;
             }
