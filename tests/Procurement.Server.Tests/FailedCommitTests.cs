@@ -14,9 +14,9 @@ using Procurement.TestSupport;
 namespace Procurement.Server.Tests;
 
 /// <summary>
-/// When the database does not commit (a full disk, an I/O error, a connection cut), no unit that
-/// would have been committed is acknowledged, none of their writes stays, and nothing the SQLite
-/// writer keeps in memory rests on them; the caller is told to retry with the same request id.
+/// When the database refuses a commit (as on a full disk or an I/O error), no unit that would have
+/// been committed is acknowledged, none of their writes stays, and nothing the SQLite writer keeps
+/// in memory rests on them; the caller is told to retry with the same request id.
 /// A commit is made to fail here by a check the database runs only at commit: on SQLite a
 /// foreign-key violation deferred to it, on PostgreSQL a deferred constraint trigger that raises.
 /// </summary>
