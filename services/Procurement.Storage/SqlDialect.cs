@@ -22,7 +22,7 @@ public abstract class SqlDialect
     public virtual string Rewrite(string sql) => sql;
 }
 
-/// <summary>SQLite: one writer, so MAX + 1 and AUTOINCREMENT are already in commit order.</summary>
+/// <summary>SQLite: one writer, so MAX + 1 (and a rowid table's next rowid, the same) is already in commit order.</summary>
 public sealed class SqliteDialect : SqlDialect
 {
     public static readonly SqliteDialect Instance = new();

@@ -46,7 +46,7 @@ public sealed class StorageTests
 
             await using var pg = new Npgsql.NpgsqlConnection(postgres);
             // Only PostgreSQL needs allocation_event_counter: its row lock numbers events in commit order
-            // across replicas, where SQLite's single writer numbers them with AUTOINCREMENT.
+            // across replicas, where SQLite's single writer numbers them as the next rowid.
             var pgColumns = (await pg.QueryAsync<string>("""
                 SELECT table_name || '.' || column_name FROM information_schema.columns
                 WHERE table_schema = 'public' AND table_name <> 'allocation_event_counter'
@@ -142,6 +142,50 @@ public sealed class StorageTests
         // alc_3 ended before its end time: it is no longer due, and p2 is not swept for it.
         Assert.Equal(["p1"], upgraded.Query<string>(AllocationRepository.SelectDuePools, new { NowMs = 1000L }));
         Assert.Equal(["p1", "p2"], upgraded.Query<string>(AllocationRepository.SelectDuePools, new { NowMs = 5000L }).Order(StringComparer.Ordinal));
+    }
+
+    [Fact]
+    public void UpgradingASqliteFile_KeepsEveryEventAndAuditRecordWithItsNumber_AndNumbersOnWithoutSqliteSequence()
+    {
+        using var file = new OlderFile(lastMigration: 7, """
+            INSERT INTO pools (id, display_name, region, accelerator_type, capacity_units, revision, created_at_ms, updated_at_ms)
+              VALUES ('p1', 'p', 'r', 'H100', 10, 1, 0, 0);
+            INSERT INTO contracts (id, tenant_id, display_name, state, revision, end_ms, created_at_ms, updated_at_ms)
+              VALUES ('ctr_1', 'lab', 'c', 'ACTIVE', 1, 9000000, 0, 0);
+            INSERT INTO allocations (seq, id, contract_id, tenant_id, pool_id, units, state, cause, requested_at_ms, admitted_at_ms)
+              VALUES (1, 'alc_1', 'ctr_1', 'lab', 'p1', 1, 'ACTIVE', 'CLIENT_REQUEST', 0, 0);
+            INSERT INTO allocation_events (occurred_at_ms, type, cause, allocation_id, contract_id, tenant_id, pool_id, units, state)
+              VALUES (5, 'ADMITTED', 'CLIENT_REQUEST', 'alc_1', 'ctr_1', 'lab', 'p1', 1, 'ACTIVE'),
+                     (6, 'RELEASED', 'CLIENT_REQUEST', 'alc_1', 'ctr_1', 'lab', 'p1', 1, 'RELEASED');
+            INSERT INTO audit_events (occurred_at_ms, key_id, role, tenant_id, method, request_id, resource_type, resource_id)
+              VALUES (5, 'key_1', 'TENANT', 'lab', '/m', 'r-1', 'allocation', 'alc_1'),
+                     (6, 'key_1', 'TENANT', 'lab', '/m', 'r-2', 'allocation', 'alc_1'),
+                     (7, 'key_1', 'TENANT', 'lab', '/m', 'r-3', 'contract', 'ctr_1');
+            """);
+
+        using var upgraded = file.Upgrade();
+        Assert.Equal([(1L, "ADMITTED"), (2L, "RELEASED")], upgraded.Query<(long, string)>("SELECT seq, type FROM allocation_events ORDER BY seq"));
+        Assert.Equal([(1L, "r-1"), (2L, "r-2"), (3L, "r-3")], upgraded.Query<(long, string)>("SELECT seq, request_id FROM audit_events ORDER BY seq"));
+        Assert.Equal([2L, 1L], upgraded.Query<long>(
+            "SELECT seq FROM audit_events INDEXED BY ix_audit_events_resource WHERE resource_type = 'allocation' AND resource_id = 'alc_1' ORDER BY seq DESC"));
+
+        // Migration 0008: the logs number on from their newest row, and nothing is kept in sqlite_sequence for them.
+        upgraded.Execute("""
+            INSERT INTO allocation_events (occurred_at_ms, type, cause, allocation_id, contract_id, tenant_id, pool_id, units, state)
+              VALUES (8, 'ADMITTED', 'CLIENT_REQUEST', 'alc_1', 'ctr_1', 'lab', 'p1', 1, 'ACTIVE');
+            INSERT INTO audit_events (occurred_at_ms, key_id, role, tenant_id, method, request_id, resource_type, resource_id)
+              VALUES (8, 'key_1', 'TENANT', 'lab', '/m', 'r-4', 'allocation', 'alc_1');
+            """);
+        Assert.Equal(3L, upgraded.QuerySingle<long>("SELECT MAX(seq) FROM allocation_events"));
+        Assert.Equal(4L, upgraded.QuerySingle<long>("SELECT MAX(seq) FROM audit_events"));
+        Assert.Empty(upgraded.Query<string>("SELECT name FROM sqlite_sequence WHERE name IN ('allocation_events', 'audit_events')"));
+        // An event still names an allocation that exists (the service's connections enforce foreign keys).
+        upgraded.Execute("PRAGMA foreign_keys = ON");
+        var orphan = Assert.Throws<SqliteException>(() => upgraded.Execute("""
+            INSERT INTO allocation_events (occurred_at_ms, type, cause, allocation_id, contract_id, tenant_id, pool_id, units, state)
+              VALUES (9, 'ADMITTED', 'CLIENT_REQUEST', 'alc_404', 'ctr_1', 'lab', 'p1', 1, 'ACTIVE')
+            """));
+        Assert.Equal(19, orphan.SqliteErrorCode); // SQLITE_CONSTRAINT
     }
 
     /// <summary>A SQLite file as an earlier release left it: migrations up to <c>lastMigration</c>, then <c>seed</c>.</summary>
