@@ -77,6 +77,13 @@ public static class ProcurementHost
         services.AddSingleton<AllocationSweeper>();
         services.AddHostedService(sp => sp.GetRequiredService<AllocationSweeper>());
 
+        // gRPC creates an interceptor or a service per call unless DI holds it; these hold only
+        // singletons, so one instance each serves every call.
+        services.AddSingleton<ErrorInterceptor>();
+        services.AddSingleton<AuthInterceptor>();
+        services.AddSingleton<ContractGrpcService>();
+        services.AddSingleton<AllocationGrpcService>();
+        services.AddSingleton<SlaGrpcService>();
         services.AddGrpc(o =>
         {
             // Outermost first: errors wrap auth so auth failures get the rich error model too.
