@@ -85,6 +85,10 @@ public sealed partial class ErrorInterceptor(ILogger<ErrorInterceptor> logger) :
                 // Logged by the store with the group it failed. Nothing is acknowledged, so a retry is safe.
                 return ToRpcException(new ProcurementException(ErrorKind.ResourceExhausted, ErrorReasons.StorageUnavailable,
                     "The database did not confirm this request's commit, so it is not acknowledged; retry with the same request_id (it is then applied exactly once)."), StatusCode.Unavailable);
+            case StorageUnavailableException:
+                Log.StorageUnavailable(logger, ex, context.Method);
+                return ToRpcException(new ProcurementException(ErrorKind.ResourceExhausted, ErrorReasons.StorageUnavailable,
+                    "The database is unavailable and nothing was written; retry with the same request_id."), StatusCode.Unavailable);
             case ObjectDisposedException:
                 return ToRpcException(new ProcurementException(ErrorKind.ResourceExhausted, ErrorReasons.ShuttingDown,
                     "The server is shutting down; retry with the same request_id."), StatusCode.Unavailable);
@@ -140,5 +144,8 @@ public sealed partial class ErrorInterceptor(ILogger<ErrorInterceptor> logger) :
 
         [LoggerMessage(EventId = 2002, Level = LogLevel.Warning, Message = "Storage busy in {Method}")]
         public static partial void StorageBusy(ILogger logger, Exception exception, string method);
+
+        [LoggerMessage(EventId = 2003, Level = LogLevel.Warning, Message = "Database unavailable in {Method}")]
+        public static partial void StorageUnavailable(ILogger logger, Exception exception, string method);
     }
 }

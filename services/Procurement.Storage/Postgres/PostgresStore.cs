@@ -58,19 +58,55 @@ public sealed partial class PostgresStore : IProcurementStore, IAsyncDisposable
 
     public async Task<T> ReadAsync<T>(Func<IStoreSession, Task<T>> read, CancellationToken cancellationToken)
     {
-        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken);
-        // One snapshot for every query of the read.
-        await using var tx = await connection.BeginTransactionAsync(System.Data.IsolationLevel.RepeatableRead, cancellationToken);
-        var result = await read(new StoreSession(new DbScope(connection, tx, cancellationToken, PostgresDialect.Instance, Committed: _committed)));
-        await tx.CommitAsync(cancellationToken);
-        return result;
+        try
+        {
+            await using var connection = await OpenAsync(cancellationToken);
+            // One snapshot for every query of the read.
+            await using var tx = await connection.BeginTransactionAsync(System.Data.IsolationLevel.RepeatableRead, cancellationToken);
+            var result = await read(new StoreSession(new DbScope(connection, tx, cancellationToken, PostgresDialect.Instance, Committed: _committed)));
+            await tx.CommitAsync(cancellationToken);
+            return result;
+        }
+        catch (NpgsqlException e) when (e.IsTransient)
+        {
+            throw new StorageUnavailableException(e);
+        }
+    }
+
+    /// <summary>A pooled connection; failing to get one at all means the database cannot be reached.</summary>
+    private async Task<NpgsqlConnection> OpenAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await _dataSource.OpenConnectionAsync(cancellationToken);
+        }
+        catch (NpgsqlException e)
+        {
+            // Refused, unreachable, or the database not accepting connections (being shut down, or
+            // closed to them by an operator): no transaction started.
+            throw new StorageUnavailableException(e);
+        }
     }
 
     public async Task<T> WriteAsync<T>(Func<IStoreSession, Task<T>> unitOfWork, CancellationToken cancellationToken)
     {
+        try
+        {
+            return await RunUnitAsync(unitOfWork, cancellationToken);
+        }
+        catch (NpgsqlException e) when (e.IsTransient)
+        {
+            // Before the commit was asked for (a failed commit is CommitFailedException), or a race lost
+            // on every attempt: the server rolls such a transaction back, so the unit wrote nothing.
+            throw new StorageUnavailableException(e);
+        }
+    }
+
+    private async Task<T> RunUnitAsync<T>(Func<IStoreSession, Task<T>> unitOfWork, CancellationToken cancellationToken)
+    {
         for (var attempt = 1; ; attempt++)
         {
-            await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken);
+            await using var connection = await OpenAsync(cancellationToken);
             await using var tx = await connection.BeginTransactionAsync(System.Data.IsolationLevel.ReadCommitted, cancellationToken);
             try
             {
