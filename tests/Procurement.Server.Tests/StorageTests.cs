@@ -81,16 +81,20 @@ public sealed class StorageTests
     [Fact]
     public void AnythingElse_IsASqliteFile() => Assert.False(StoreFactory.IsPostgres("./data/procurement.db"));
 
-    [Fact]
-    public void UpgradingASqliteFile_AttributesEveryStoredSampleToItsAllocationsContractAndPool()
-    {
-        using var file = new OlderFile(lastMigration: 3, """
+    /// <summary>Pool p1, contract ctr_1 of tenant lab, and its ACTIVE allocation alc_1, as any schema since migration 3 holds them.</summary>
+    private const string OneActiveAllocation = """
             INSERT INTO pools (id, display_name, region, accelerator_type, capacity_units, revision, created_at_ms, updated_at_ms)
               VALUES ('p1', 'p', 'r', 'H100', 10, 1, 0, 0);
             INSERT INTO contracts (id, tenant_id, display_name, state, revision, end_ms, created_at_ms, updated_at_ms)
               VALUES ('ctr_1', 'lab', 'c', 'ACTIVE', 1, 9000000, 0, 0);
             INSERT INTO allocations (seq, id, contract_id, tenant_id, pool_id, units, state, cause, requested_at_ms, admitted_at_ms)
               VALUES (1, 'alc_1', 'ctr_1', 'lab', 'p1', 1, 'ACTIVE', 'CLIENT_REQUEST', 0, 0);
+        """;
+
+    [Fact]
+    public void UpgradingASqliteFile_AttributesEveryStoredSampleToItsAllocationsContractAndPool()
+    {
+        using var file = new OlderFile(lastMigration: 3, OneActiveAllocation + """
             INSERT INTO usage_samples (source, sample_id, allocation_id, window_start_ms, window_end_ms, busy_gpu_seconds, received_at_ms)
               VALUES ('m', 's1', 'alc_1', 0, 1000, 1, 0);
             """);
@@ -147,13 +151,7 @@ public sealed class StorageTests
     [Fact]
     public void UpgradingASqliteFile_KeepsEveryEventAndAuditRecordWithItsNumber_AndNumbersOnWithoutSqliteSequence()
     {
-        using var file = new OlderFile(lastMigration: 7, """
-            INSERT INTO pools (id, display_name, region, accelerator_type, capacity_units, revision, created_at_ms, updated_at_ms)
-              VALUES ('p1', 'p', 'r', 'H100', 10, 1, 0, 0);
-            INSERT INTO contracts (id, tenant_id, display_name, state, revision, end_ms, created_at_ms, updated_at_ms)
-              VALUES ('ctr_1', 'lab', 'c', 'ACTIVE', 1, 9000000, 0, 0);
-            INSERT INTO allocations (seq, id, contract_id, tenant_id, pool_id, units, state, cause, requested_at_ms, admitted_at_ms)
-              VALUES (1, 'alc_1', 'ctr_1', 'lab', 'p1', 1, 'ACTIVE', 'CLIENT_REQUEST', 0, 0);
+        using var file = new OlderFile(lastMigration: 7, OneActiveAllocation + """
             INSERT INTO allocation_events (occurred_at_ms, type, cause, allocation_id, contract_id, tenant_id, pool_id, units, state)
               VALUES (5, 'ADMITTED', 'CLIENT_REQUEST', 'alc_1', 'ctr_1', 'lab', 'p1', 1, 'ACTIVE'),
                      (6, 'RELEASED', 'CLIENT_REQUEST', 'alc_1', 'ctr_1', 'lab', 'p1', 1, 'RELEASED');
