@@ -197,6 +197,8 @@ public sealed partial class SqliteStore : IProcurementStore, IAsyncDisposable
         }
 
         var succeeded = new List<WorkItem>(batch.Count);
+        var lost = false;
+        var notRun = batch.Count;
         using (tx)
         {
             var changesBefore = SQLitePCL.raw.sqlite3_total_changes(connection.Handle);
@@ -226,58 +228,43 @@ public sealed partial class SqliteStore : IProcurementStore, IAsyncDisposable
                 catch (Exception ex)
                 {
                     _cache.UnitFailed();
+                    if (SQLitePCL.raw.sqlite3_get_autocommit(connection.Handle) != 0)
+                    {
+                        // SQLite rolled the whole transaction back, as it may on a full disk or an I/O
+                        // error: the savepoint went with the group's earlier writes, and the units after
+                        // this one must not run outside a transaction. They run in one of their own.
+                        Log.GroupRolledBack(_logger, ex, i + 1);
+                        LoseGroup(succeeded, ex);
+                        item.Fail(Classify(ex));
+                        lost = true;
+                        notRun = i + 1;
+                        break;
+                    }
+
                     if (useSavepoints)
                     {
                         await RunAsync(scope, "ROLLBACK TO unit").ConfigureAwait(false);
                         await RunAsync(scope, "RELEASE unit").ConfigureAwait(false);
                     }
 
-                    item.Fail(ex);
+                    item.Fail(Classify(ex));
                 }
             }
 
-            try
+            if (!lost && !TryCommit(connection, tx, succeeded, changesBefore))
             {
-                if (succeeded.Count > 0)
-                {
-                    // A group that changed no row (an idle sweep) leaves every earlier read exact.
-                    var changed = SQLitePCL.raw.sqlite3_total_changes(connection.Handle) != changesBefore;
-                    if (changed)
-                    {
-                        Interlocked.Increment(ref _commitsStarted);
-                    }
-
-                    try
-                    {
-                        tx.Commit();
-                    }
-                    finally
-                    {
-                        if (changed)
-                        {
-                            Interlocked.Increment(ref _commitsFinished);
-                        }
-                    }
-                }
-                else
-                {
-                    tx.Rollback();
-                }
-            }
-            catch (Exception ex)
-            {
-                // The group rolls back as a whole (the transaction is disposed below): every unit that
-                // had succeeded is refused, and nothing kept in memory may rest on its writes.
-                _cache.Clear();
-                Log.CommitFailed(_logger, ex, succeeded.Count);
-                var failed = new CommitFailedException(ex);
-                foreach (var item in succeeded)
-                {
-                    item.Fail(failed);
-                }
-
                 return;
             }
+        }
+
+        if (lost)
+        {
+            if (notRun < batch.Count)
+            {
+                await RunBatchAsync(connection, commands, batch.GetRange(notRun, batch.Count - notRun)).ConfigureAwait(false);
+            }
+
+            return;
         }
 
         if (succeeded.Count > 0)
@@ -290,6 +277,70 @@ public sealed partial class SqliteStore : IProcurementStore, IAsyncDisposable
             item.Complete();
         }
     }
+
+    /// <summary>Commits the group (or rolls back one in which no unit succeeded); false when the commit failed.</summary>
+    private bool TryCommit(SqliteConnection connection, SqliteTransaction tx, List<WorkItem> succeeded, int changesBefore)
+    {
+        try
+        {
+            if (succeeded.Count == 0)
+            {
+                tx.Rollback();
+                return true;
+            }
+
+            // A group that changed no row (an idle sweep) leaves every earlier read exact.
+            var changed = SQLitePCL.raw.sqlite3_total_changes(connection.Handle) != changesBefore;
+            if (changed)
+            {
+                Interlocked.Increment(ref _commitsStarted);
+            }
+
+            try
+            {
+                tx.Commit();
+            }
+            finally
+            {
+                if (changed)
+                {
+                    Interlocked.Increment(ref _commitsFinished);
+                }
+            }
+
+            return true;
+        }
+        catch (Exception ex)
+        {
+            // The group rolls back as a whole (the transaction is disposed by the caller): every unit
+            // that had succeeded is refused.
+            Log.CommitFailed(_logger, ex, succeeded.Count);
+            LoseGroup(succeeded, ex);
+            return false;
+        }
+    }
+
+    /// <summary>
+    /// The group's writes are gone: nothing the writer keeps in memory may rest on them, and the units
+    /// that had succeeded are not acknowledged (a retry with their request ids is safe).
+    /// </summary>
+    private void LoseGroup(List<WorkItem> succeeded, Exception cause)
+    {
+        _cache.Clear();
+        var failed = new CommitFailedException(cause);
+        foreach (var item in succeeded)
+        {
+            item.Fail(failed);
+        }
+
+        succeeded.Clear();
+    }
+
+    /// <summary>A unit that failed because the file could not take its writes (full, unreadable) is retryable, and wrote nothing.</summary>
+    private static Exception Classify(Exception ex) =>
+        ex is SqliteException { SqliteErrorCode: SQLitePCL.raw.SQLITE_FULL or SQLitePCL.raw.SQLITE_IOERR or SQLitePCL.raw.SQLITE_CANTOPEN }
+            ? new StorageUnavailableException(ex)
+            : ex;
 
     private static async Task RunAsync(DbScope scope, string sql)
     {
@@ -333,5 +384,8 @@ public sealed partial class SqliteStore : IProcurementStore, IAsyncDisposable
 
         [LoggerMessage(EventId = 1002, Level = LogLevel.Error, Message = "Commit of {Count} units failed; none of them is acknowledged")]
         public static partial void CommitFailed(ILogger logger, Exception exception, int count);
+
+        [LoggerMessage(EventId = 1003, Level = LogLevel.Error, Message = "SQLite rolled back a group when its unit {Position} failed; the units before it are not acknowledged, the rest run in a new transaction")]
+        public static partial void GroupRolledBack(ILogger logger, Exception exception, int position);
     }
 }
