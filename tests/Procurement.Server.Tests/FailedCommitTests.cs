@@ -114,6 +114,72 @@ public sealed class FailedCommitTests
     }
 
     [Fact]
+    [Trait("Category", "SqliteOnly")]
+    public async Task AGroupTheWriterCannotFinish_AcknowledgesNoneOfItsUnits_AndTheWriterGoesOn()
+    {
+        var path = Path.Combine(Path.GetTempPath(), $"abandoned-{Guid.NewGuid():N}.db");
+        try
+        {
+            var database = new SqliteDatabase(path);
+            database.Initialize(TimeProvider.System);
+            await using var store = new SqliteStore(database, NullLogger<SqliteStore>.Instance);
+            Domain.Pools.Pool Pool(string id) => new(id, id, "r", "H100", 10, 1, DateTimeOffset.UnixEpoch, DateTimeOffset.UnixEpoch);
+            var limit = TimeSpan.FromSeconds(30);
+
+            var gate = new TaskCompletionSource();
+            var started = new TaskCompletionSource();
+            var held = store.WriteAsync(async _ =>
+            {
+                started.SetResult();
+                await gate.Task;
+                return true;
+            }, CancellationToken.None);
+            await started.Task;
+            var good = store.WriteAsync(async s =>
+            {
+                await s.Pools.InsertAsync(Pool("p1"));
+                return true;
+            }, CancellationToken.None);
+            // Releases the writer's own savepoint before failing, so the writer cannot roll the unit back.
+            var rogue = store.WriteAsync<bool>(async s =>
+            {
+                using (var release = ((StoreSession)s).Db.Statement("RELEASE unit"))
+                {
+                    await release.ExecuteAsync();
+                }
+
+                throw new InvalidOperationException("a unit that broke its savepoint");
+            }, CancellationToken.None);
+            var after = store.WriteAsync(async s =>
+            {
+                await s.Pools.InsertAsync(Pool("p2"));
+                return true;
+            }, CancellationToken.None);
+            gate.SetResult();
+
+            Assert.True(await held.WaitAsync(limit));
+            await Assert.ThrowsAsync<CommitFailedException>(() => good.WaitAsync(limit));
+            await Assert.ThrowsAsync<CommitFailedException>(() => rogue.WaitAsync(limit));
+            await Assert.ThrowsAsync<CommitFailedException>(() => after.WaitAsync(limit));
+            Assert.Null(await store.ReadAsync(s => s.Pools.GetAsync("p1"), CancellationToken.None));
+            Assert.Null(await store.ReadAsync(s => s.Pools.GetAsync("p2"), CancellationToken.None));
+
+            // The writer goes on with a transaction of its own.
+            await store.WriteAsync(async s =>
+            {
+                await s.Pools.InsertAsync(Pool("p1"));
+                return true;
+            }, CancellationToken.None).WaitAsync(limit);
+            Assert.NotNull(await store.ReadAsync(s => s.Pools.GetAsync("p1"), CancellationToken.None));
+        }
+        finally
+        {
+            SqliteConnection.ClearAllPools();
+            File.Delete(path);
+        }
+    }
+
+    [Fact]
     public async Task ARequestThatCannotCommit_IsUnavailable_HoldsNoCapacity_AndIsAdmittedWhenRetried()
     {
         var breaker = new CommitBreaker();

@@ -171,7 +171,28 @@ public sealed partial class SqliteStore : IProcurementStore, IAsyncDisposable
 
             if (batch.Count > 0)
             {
-                await RunBatchAsync(connection, commands, batch).ConfigureAwait(false);
+                try
+                {
+                    await RunBatchAsync(connection, commands, batch).ConfigureAwait(false);
+                }
+                catch (Exception ex)
+                {
+                    // Not expected (the group's own failures are answered inside), but a writer that
+                    // stopped here would leave every later write waiting for ever: answer whatever the
+                    // group left unanswered, end its transaction if one is open, forget what was kept.
+                    Log.GroupAbandoned(_logger, ex, batch.Count);
+                    _cache.Clear();
+                    if (SQLitePCL.raw.sqlite3_get_autocommit(connection.Handle) == 0)
+                    {
+                        SQLitePCL.raw.sqlite3_exec(connection.Handle, "ROLLBACK");
+                    }
+
+                    var failed = new CommitFailedException(ex);
+                    foreach (var item in batch)
+                    {
+                        item.Fail(failed);
+                    }
+                }
             }
         }
     }
@@ -387,5 +408,8 @@ public sealed partial class SqliteStore : IProcurementStore, IAsyncDisposable
 
         [LoggerMessage(EventId = 1003, Level = LogLevel.Error, Message = "SQLite rolled back a group when its unit {Position} failed; the units before it are not acknowledged, the rest run in a new transaction")]
         public static partial void GroupRolledBack(ILogger logger, Exception exception, int position);
+
+        [LoggerMessage(EventId = 1004, Level = LogLevel.Critical, Message = "The writer abandoned a group of {Count} units after an unexpected error; none still waiting is acknowledged")]
+        public static partial void GroupAbandoned(ILogger logger, Exception exception, int count);
     }
 }
