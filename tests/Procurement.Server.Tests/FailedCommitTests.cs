@@ -62,121 +62,49 @@ public sealed class FailedCommitTests
     [Trait("Category", "SqliteOnly")] // Groups are SQLite's; PostgreSQL commits each unit alone.
     public async Task AGroupThatCannotCommit_AcknowledgesNoneOfItsUnits_AndKeepsNoneOfTheirWrites()
     {
-        var path = Path.Combine(Path.GetTempPath(), $"failed-commit-{Guid.NewGuid():N}.db");
-        try
-        {
-            var database = new SqliteDatabase(path);
-            database.Initialize(TimeProvider.System);
-            await using var store = new SqliteStore(database, NullLogger<SqliteStore>.Instance);
-            Domain.Pools.Pool Pool(string id) => new(id, id, "r", "H100", 10, 1, DateTimeOffset.UnixEpoch, DateTimeOffset.UnixEpoch);
+        await using var writer = await HeldWriter.StartAsync();
+        var good = writer.InsertPool("p1");
+        var breaking = writer.Write(BreakTheCommitAsync);
+        await writer.ReleaseAsync();
 
-            // The writer runs the gate's unit alone and waits in it, so the next two queue and share a group.
-            var gate = new TaskCompletionSource();
-            var started = new TaskCompletionSource();
-            var held = store.WriteAsync(async _ =>
-            {
-                started.SetResult();
-                await gate.Task;
-                return true;
-            }, CancellationToken.None);
-            await started.Task;
-            var good = store.WriteAsync(async s =>
-            {
-                await s.Pools.InsertAsync(Pool("p1"));
-                return true;
-            }, CancellationToken.None);
-            var breaking = store.WriteAsync(async s =>
-            {
-                await BreakTheCommitAsync(s);
-                return true;
-            }, CancellationToken.None);
-            gate.SetResult();
+        var goodFailure = await Assert.ThrowsAsync<CommitFailedException>(() => good);
+        await Assert.ThrowsAsync<CommitFailedException>(() => breaking);
+        Assert.Equal(19, Assert.IsType<SqliteException>(goodFailure.InnerException).SqliteErrorCode); // SQLITE_CONSTRAINT
+        Assert.False(await writer.HasPool("p1"));
 
-            Assert.True(await held);
-            var goodFailure = await Assert.ThrowsAsync<CommitFailedException>(() => good);
-            await Assert.ThrowsAsync<CommitFailedException>(() => breaking);
-            Assert.Equal(19, Assert.IsType<SqliteException>(goodFailure.InnerException).SqliteErrorCode); // SQLITE_CONSTRAINT
-            Assert.Null(await store.ReadAsync(s => s.Pools.GetAsync("p1"), CancellationToken.None));
-
-            // The writer goes on: the next group commits, and what it wrote is read back.
-            await store.WriteAsync(async s =>
-            {
-                await s.Pools.InsertAsync(Pool("p1"));
-                return true;
-            }, CancellationToken.None);
-            Assert.NotNull(await store.ReadAsync(s => s.Pools.GetAsync("p1"), CancellationToken.None));
-        }
-        finally
-        {
-            SqliteConnection.ClearAllPools();
-            File.Delete(path);
-        }
+        // The writer goes on: the next group commits, and what it wrote is read back.
+        await writer.InsertPool("p1");
+        Assert.True(await writer.HasPool("p1"));
     }
 
     [Fact]
     [Trait("Category", "SqliteOnly")]
     public async Task AGroupTheWriterCannotFinish_AcknowledgesNoneOfItsUnits_AndTheWriterGoesOn()
     {
-        var path = Path.Combine(Path.GetTempPath(), $"abandoned-{Guid.NewGuid():N}.db");
-        try
+        await using var writer = await HeldWriter.StartAsync();
+        var good = writer.InsertPool("p1");
+        // Releases the writer's own savepoint before failing, so the writer cannot roll the unit back.
+        var rogue = writer.Write(async s =>
         {
-            var database = new SqliteDatabase(path);
-            database.Initialize(TimeProvider.System);
-            await using var store = new SqliteStore(database, NullLogger<SqliteStore>.Instance);
-            Domain.Pools.Pool Pool(string id) => new(id, id, "r", "H100", 10, 1, DateTimeOffset.UnixEpoch, DateTimeOffset.UnixEpoch);
-            var limit = TimeSpan.FromSeconds(30);
+            using (var release = ((StoreSession)s).Db.Statement("RELEASE unit"))
+            {
+                await release.ExecuteAsync();
+            }
 
-            var gate = new TaskCompletionSource();
-            var started = new TaskCompletionSource();
-            var held = store.WriteAsync(async _ =>
-            {
-                started.SetResult();
-                await gate.Task;
-                return true;
-            }, CancellationToken.None);
-            await started.Task;
-            var good = store.WriteAsync(async s =>
-            {
-                await s.Pools.InsertAsync(Pool("p1"));
-                return true;
-            }, CancellationToken.None);
-            // Releases the writer's own savepoint before failing, so the writer cannot roll the unit back.
-            var rogue = store.WriteAsync<bool>(async s =>
-            {
-                using (var release = ((StoreSession)s).Db.Statement("RELEASE unit"))
-                {
-                    await release.ExecuteAsync();
-                }
+            throw new InvalidOperationException("a unit that broke its savepoint");
+        });
+        var after = writer.InsertPool("p2");
+        await writer.ReleaseAsync();
 
-                throw new InvalidOperationException("a unit that broke its savepoint");
-            }, CancellationToken.None);
-            var after = store.WriteAsync(async s =>
-            {
-                await s.Pools.InsertAsync(Pool("p2"));
-                return true;
-            }, CancellationToken.None);
-            gate.SetResult();
+        await Assert.ThrowsAsync<CommitFailedException>(() => good);
+        await Assert.ThrowsAsync<CommitFailedException>(() => rogue);
+        await Assert.ThrowsAsync<CommitFailedException>(() => after);
+        Assert.False(await writer.HasPool("p1"));
+        Assert.False(await writer.HasPool("p2"));
 
-            Assert.True(await held.WaitAsync(limit));
-            await Assert.ThrowsAsync<CommitFailedException>(() => good.WaitAsync(limit));
-            await Assert.ThrowsAsync<CommitFailedException>(() => rogue.WaitAsync(limit));
-            await Assert.ThrowsAsync<CommitFailedException>(() => after.WaitAsync(limit));
-            Assert.Null(await store.ReadAsync(s => s.Pools.GetAsync("p1"), CancellationToken.None));
-            Assert.Null(await store.ReadAsync(s => s.Pools.GetAsync("p2"), CancellationToken.None));
-
-            // The writer goes on with a transaction of its own.
-            await store.WriteAsync(async s =>
-            {
-                await s.Pools.InsertAsync(Pool("p1"));
-                return true;
-            }, CancellationToken.None).WaitAsync(limit);
-            Assert.NotNull(await store.ReadAsync(s => s.Pools.GetAsync("p1"), CancellationToken.None));
-        }
-        finally
-        {
-            SqliteConnection.ClearAllPools();
-            File.Delete(path);
-        }
+        // The writer goes on with a transaction of its own.
+        await writer.InsertPool("p1");
+        Assert.True(await writer.HasPool("p1"));
     }
 
     [Fact]
