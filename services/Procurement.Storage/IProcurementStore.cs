@@ -26,7 +26,8 @@ public interface IProcurementStore
 
     /// <summary>
     /// Runs <paramref name="unitOfWork"/> in a write transaction. If it throws, none of its writes
-    /// remain and the exception reaches the caller; otherwise its result is returned after commit.
+    /// remain and the exception reaches the caller (as <see cref="StorageUnavailableException"/> when
+    /// the database could not take the work); otherwise its result is returned after commit.
     /// A commit the database refuses or does not confirm throws <see cref="CommitFailedException"/> instead.
     /// </summary>
     Task<T> WriteAsync<T>(Func<IStoreSession, Task<T>> unitOfWork, CancellationToken cancellationToken);

@@ -4,7 +4,7 @@ namespace Procurement.Storage;
 /// The database could not take the work, before the unit's commit was asked for: on SQLite the file
 /// could not take a unit's writes (a full disk, an I/O error); on PostgreSQL the server could not be
 /// reached or failed for a passing reason (a refused or dropped connection, a timeout, a shutdown, no
-/// free connections, a race lost every time the unit ran). Nothing of the read or unit was written,
+/// free connections, a serialization failure or deadlock on every attempt of the unit). Nothing of the read or unit was written,
 /// and a retry with the same request id is safe.
 /// </summary>
 public sealed class StorageUnavailableException(Exception cause)

@@ -218,8 +218,7 @@ public sealed partial class SqliteStore : IProcurementStore, IAsyncDisposable
         }
 
         var succeeded = new List<WorkItem>(batch.Count);
-        var lost = false;
-        var notRun = batch.Count;
+        var lostAt = -1; // the unit whose failure made SQLite roll the whole group back, if one did
         using (tx)
         {
             var changesBefore = SQLitePCL.raw.sqlite3_total_changes(connection.Handle);
@@ -257,8 +256,7 @@ public sealed partial class SqliteStore : IProcurementStore, IAsyncDisposable
                         Log.GroupRolledBack(_logger, ex, i + 1);
                         LoseGroup(succeeded, ex);
                         item.Fail(Classify(ex));
-                        lost = true;
-                        notRun = i + 1;
+                        lostAt = i;
                         break;
                     }
 
@@ -272,17 +270,18 @@ public sealed partial class SqliteStore : IProcurementStore, IAsyncDisposable
                 }
             }
 
-            if (!lost && !TryCommit(connection, tx, succeeded, changesBefore))
+            if (lostAt < 0 && !TryCommit(connection, tx, succeeded, changesBefore))
             {
                 return;
             }
         }
 
-        if (lost)
+        if (lostAt >= 0)
         {
-            if (notRun < batch.Count)
+            var rest = batch.Count - lostAt - 1;
+            if (rest > 0)
             {
-                await RunBatchAsync(connection, commands, batch.GetRange(notRun, batch.Count - notRun)).ConfigureAwait(false);
+                await RunBatchAsync(connection, commands, batch.GetRange(lostAt + 1, rest)).ConfigureAwait(false);
             }
 
             return;
