@@ -10,8 +10,9 @@ namespace Procurement.Storage;
 /// </summary>
 /// <remarks>
 /// Providers differ behind this seam only: SQLite runs units on its single writer, several back to
-/// back in one transaction (group commit, each in its own savepoint); a server database runs each unit
-/// in its own transaction holding locks on the pools it touches (<see cref="IStoreSession.LockPoolsAsync"/>).
+/// back in one transaction (group commit; a unit that fails after writing has the group rolled back and
+/// the others run again); a server database runs each unit in its own transaction holding locks on
+/// the pools it touches (<see cref="IStoreSession.LockPoolsAsync"/>).
 /// </remarks>
 public interface IProcurementStore
 {

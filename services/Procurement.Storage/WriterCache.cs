@@ -10,8 +10,9 @@ namespace Procurement.Storage;
 /// <remarks>
 /// Sound only where one writer makes every change to these tables (SQLite; other processes write
 /// only API keys). Each unit of work starts with <see cref="BeginUnit"/>; an entry the unit changed,
-/// or loaded after changing it, is dropped if the unit fails (its savepoint rolled back), and
-/// everything is dropped if a group's commit fails. Used by one unit at a time, so it needs no locks.
+/// or loaded after changing it, is dropped if the unit fails, and everything is dropped if the group's
+/// transaction is rolled back (its commit failed, or a unit failed after writing). Used by one unit at
+/// a time, so it needs no locks.
 /// </remarks>
 public sealed class WriterCache
 {
@@ -55,7 +56,7 @@ public sealed class WriterCache
         }
     }
 
-    /// <summary>The unit's savepoint was rolled back: forget what it changed.</summary>
+    /// <summary>The unit failed: forget what it changed.</summary>
     public void UnitFailed()
     {
         foreach (var t in _tables)

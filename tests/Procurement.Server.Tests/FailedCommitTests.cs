@@ -83,24 +83,29 @@ public sealed class FailedCommitTests
     {
         await using var writer = await HeldWriter.StartAsync();
         var good = writer.InsertPool("p1");
-        // Releases the writer's own savepoint before failing, so the writer cannot roll the unit back.
+        // Ends the group's transaction behind the writer's back, opens another and writes in it before
+        // failing: the writer's own rollback of the group then finds its transaction already over.
         var rogue = writer.Write(async s =>
         {
-            using (var release = ((StoreSession)s).Db.Statement("RELEASE unit"))
+            var db = ((StoreSession)s).Db;
+            db.Transaction!.Rollback();
+            foreach (var sql in (string[])["BEGIN", "INSERT INTO api_keys (id, key_hash, role, created_at_ms) VALUES ('key_rogue', 'h', 'operator', 0)"])
             {
-                await release.ExecuteAsync();
+                using var statement = db.Statement(sql);
+                await statement.ExecuteAsync();
             }
 
-            throw new InvalidOperationException("a unit that broke its savepoint");
+            throw new InvalidOperationException("a unit that ended its group's transaction");
         });
         var after = writer.InsertPool("p2");
         await writer.ReleaseAsync();
 
         await Assert.ThrowsAsync<CommitFailedException>(() => good);
-        await Assert.ThrowsAsync<CommitFailedException>(() => rogue);
+        await Assert.ThrowsAsync<InvalidOperationException>(() => rogue);
         await Assert.ThrowsAsync<CommitFailedException>(() => after);
         Assert.False(await writer.HasPool("p1"));
         Assert.False(await writer.HasPool("p2"));
+        Assert.Null(await writer.Store.ReadAsync(s => s.ApiKeys.FindByHashAsync("h"), CancellationToken.None));
 
         // The writer goes on with a transaction of its own.
         await writer.InsertPool("p1");

@@ -9,9 +9,11 @@ namespace Procurement.Storage.Sqlite;
 /// The SQLite provider. Reads run on kept-open, read-only connections, each in a deferred snapshot
 /// (a single-statement read needs none), so a read never waits for the writer. Writes go to one
 /// writer task that owns the only write connection: it takes the units waiting in its queue, runs
-/// them back to back in one <c>BEGIN IMMEDIATE</c> transaction, each inside its own savepoint so a
-/// failing unit leaves no trace, commits once (one fsync for the group) and only then answers every
-/// caller in the group. That is group commit: durability per request, one disk flush per batch.
+/// them back to back in one <c>BEGIN IMMEDIATE</c> transaction, commits once (one fsync for the group)
+/// and only then answers every caller in the group. That is group commit: durability per request, one
+/// disk flush per batch. A failing unit leaves no trace: one that failed before changing a row (a
+/// refusal) has nothing to undo; one that failed after has the group rolled back and the others run
+/// again in a new transaction, since none of them was acknowledged.
 /// </summary>
 public sealed partial class SqliteStore : IProcurementStore, IAsyncDisposable
 {
@@ -140,13 +142,14 @@ public sealed partial class SqliteStore : IProcurementStore, IAsyncDisposable
         await using var connection = _database.Open();
         using (var settings = connection.CreateCommand())
         {
-            // The writer touches every table's newest pages and the indexes of open allocations; a
-            // 64 MiB page cache keeps them in memory between groups (readers keep the 2 MiB default).
-            // Each unit's savepoint copies the pages it first changes into a statement journal. By
-            // default that journal spills to a temp file past 64 KiB and then stays a file for the
-            // rest of the group: two more writes per page, more than the WAL itself took. In memory
-            // it is emptied as each unit's savepoint is released.
-            settings.CommandText = "PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY;";
+            // The writer touches every table's newest pages and the indexes of open allocations; an
+            // 8 MiB page cache (2,048 pages) keeps them in memory between groups (readers keep the 2 MiB
+            // default). Not more: when a B-tree split renumbers pages, SQLite parks one at page 262,145
+            // for a moment, and the commit after it walks the whole cache to drop pages past the end
+            // of the file; with 64 MiB cached that walk was 1-3% of the server's CPU under load.
+            // A statement that may fail part-way copies the pages it first changes into a statement
+            // journal, which by default spills to a temp file past 64 KiB: in memory it costs no I/O.
+            settings.CommandText = "PRAGMA cache_size = -8192; PRAGMA temp_store = MEMORY;";
             settings.ExecuteNonQuery();
         }
 
@@ -218,70 +221,70 @@ public sealed partial class SqliteStore : IProcurementStore, IAsyncDisposable
         }
 
         var succeeded = new List<WorkItem>(batch.Count);
-        var lostAt = -1; // the unit whose failure made SQLite roll the whole group back, if one did
+        List<WorkItem>? again = null; // units this transaction could not keep, to run in a new one
         using (tx)
         {
-            var changesBefore = SQLitePCL.raw.sqlite3_total_changes(connection.Handle);
+            var handle = connection.Handle;
+            var changesBefore = SQLitePCL.raw.sqlite3_total_changes(handle);
             var scope = new DbScope(connection, tx, CancellationToken.None, SqliteDialect.Instance, _cache, commands);
             var session = new StoreSession(scope);
-            var useSavepoints = batch.Count > 1;
             for (var i = 0; i < batch.Count; i++)
             {
                 var item = batch[i];
-                // Units run one after another, so one savepoint name serves them all (prepared once).
-                if (useSavepoints)
-                {
-                    await RunAsync(scope, "SAVEPOINT unit").ConfigureAwait(false);
-                }
-
+                var changesBeforeUnit = SQLitePCL.raw.sqlite3_total_changes(handle);
                 _cache.BeginUnit();
                 try
                 {
                     await item.RunAsync(session).ConfigureAwait(false);
-                    if (useSavepoints)
-                    {
-                        await RunAsync(scope, "RELEASE unit").ConfigureAwait(false);
-                    }
-
                     succeeded.Add(item);
                 }
                 catch (Exception ex)
                 {
                     _cache.UnitFailed();
-                    if (SQLitePCL.raw.sqlite3_get_autocommit(connection.Handle) != 0)
+                    if (SQLitePCL.raw.sqlite3_get_autocommit(handle) != 0)
                     {
                         // SQLite rolled the whole transaction back, as it may on a full disk or an I/O
-                        // error: the savepoint went with the group's earlier writes, and the units after
-                        // this one must not run outside a transaction. They run in one of their own.
+                        // error: the group's earlier writes went with it, and the units after this one
+                        // must not run outside a transaction. They run in one of their own.
                         Log.GroupRolledBack(_logger, ex, i + 1);
                         LoseGroup(succeeded, ex);
                         item.Fail(Classify(ex));
-                        lostAt = i;
+                        again = batch.GetRange(i + 1, batch.Count - i - 1);
                         break;
                     }
 
-                    if (useSavepoints)
+                    item.Fail(Classify(ex));
+                    if (SQLitePCL.raw.sqlite3_total_changes(handle) != changesBeforeUnit)
                     {
-                        await RunAsync(scope, "ROLLBACK TO unit").ConfigureAwait(false);
-                        await RunAsync(scope, "RELEASE unit").ConfigureAwait(false);
+                        // The unit changed rows before it failed, and only a savepoint per unit could
+                        // undo them alone (it copies every page each unit touches: a twentieth of the
+                        // server's CPU under load, for a case that is rare). The group is rolled back
+                        // instead; the units that had succeeded, none of them acknowledged, run again
+                        // with those not yet run in a new transaction.
+                        tx.Rollback();
+                        _cache.Clear();
+                        again = [.. succeeded, .. batch.GetRange(i + 1, batch.Count - i - 1)];
+                        succeeded.Clear();
+                        Log.UnitFailedAfterWriting(_logger, ex, i + 1, again.Count);
+                        break;
                     }
 
-                    item.Fail(Classify(ex));
+                    // A refusal, or any failure before the unit's first change: there is nothing to undo
+                    // (a statement that fails is undone by SQLite itself).
                 }
             }
 
-            if (lostAt < 0 && !TryCommit(connection, tx, succeeded, changesBefore))
+            if (again is null && !TryCommit(connection, tx, succeeded, changesBefore))
             {
                 return;
             }
         }
 
-        if (lostAt >= 0)
+        if (again is not null)
         {
-            var rest = batch.Count - lostAt - 1;
-            if (rest > 0)
+            if (again.Count > 0)
             {
-                await RunBatchAsync(connection, commands, batch.GetRange(lostAt + 1, rest)).ConfigureAwait(false);
+                await RunBatchAsync(connection, commands, again).ConfigureAwait(false);
             }
 
             return;
@@ -407,6 +410,9 @@ public sealed partial class SqliteStore : IProcurementStore, IAsyncDisposable
 
         [LoggerMessage(EventId = 1003, Level = LogLevel.Error, Message = "SQLite rolled back a group when its unit {Position} failed; the units before it are not acknowledged, the rest run in a new transaction")]
         public static partial void GroupRolledBack(ILogger logger, Exception exception, int position);
+
+        [LoggerMessage(EventId = 1005, Level = LogLevel.Information, Message = "Unit {Position} of a group failed after changing rows; the group was rolled back and {Count} other units run again")]
+        public static partial void UnitFailedAfterWriting(ILogger logger, Exception exception, int position, int count);
 
         [LoggerMessage(EventId = 1004, Level = LogLevel.Critical, Message = "The writer abandoned a group of {Count} units after an unexpected error; none still waiting is acknowledged")]
         public static partial void GroupAbandoned(ILogger logger, Exception exception, int count);

@@ -1,0 +1,128 @@
+using Microsoft.Data.Sqlite;
+using Procurement.Domain.Errors;
+using Procurement.Domain.Allocations;
+using Procurement.Storage;
+using Procurement.Storage.Repositories;
+
+namespace Procurement.Server.Tests;
+
+/// <summary>
+/// The SQLite writer runs the units waiting in its queue in one transaction and commits them together.
+/// A unit that fails leaves no trace, in the file or in what the writer keeps in memory, and the rest of
+/// its group commits: a unit refused before it changed anything costs the others nothing; one that
+/// failed after changing rows has the group rolled back and the others run again, none of them having
+/// been acknowledged.
+/// </summary>
+[Trait("Category", "SqliteOnly")] // Groups are SQLite's; PostgreSQL commits each unit alone.
+public sealed class GroupCommitTests
+{
+    [Fact]
+    public async Task AUnitThatFailsAfterWriting_LeavesNoTrace_AndTheRestOfItsGroupCommits()
+    {
+        await using var writer = await HeldWriter.StartAsync();
+        var seed = writer.Write(async s =>
+        {
+            await s.Pools.InsertAsync(HeldWriter.Pool("p1"));
+            using var contract = ((StoreSession)s).Db.Statement("""
+                INSERT INTO contracts (id, tenant_id, display_name, state, revision, end_ms, created_at_ms, updated_at_ms)
+                VALUES ('ctr_1', 'lab', 'c', 'ACTIVE', 1, 9000000, 0, 0)
+                """);
+            await contract.ExecuteAsync();
+        });
+        var firstRuns = new List<long>();
+        var first = Allocate(writer, firstRuns);
+        var failing = writer.Write(async s =>
+        {
+            await s.Pools.InsertAsync(HeldWriter.Pool("half"));
+            throw new InvalidOperationException("failed after writing");
+        });
+        var sawHalf = true;
+        var lastRuns = new List<long>();
+        var last = writer.Write(async s =>
+        {
+            sawHalf = await s.Pools.GetAsync("half") is not null;
+            await AllocateAsync(s, lastRuns);
+        });
+        await writer.ReleaseAsync();
+
+        Assert.Equal("failed after writing", (await Assert.ThrowsAsync<InvalidOperationException>(() => failing)).Message);
+        Assert.True(await seed);
+        Assert.True(await first);
+        Assert.True(await last);
+        // The unit before the failure was rolled back with the group and run again in a new
+        // transaction, from what the file holds: the sequence number it took the first time is free again.
+        Assert.Equal([1L, 1L], firstRuns);
+        Assert.Equal([2L], lastRuns);
+        Assert.False(sawHalf);
+        Assert.False(await writer.HasPool("half"));
+        Assert.Equal(["alc_1", "alc_2"], await writer.Store.ReadAsync(async s =>
+            (await s.Allocations.ListAsync(new AllocationFilter(null, null, null, null), 0, 10)).Select(a => a.Id).ToList(), CancellationToken.None));
+    }
+
+    private static Task<bool> Allocate(HeldWriter writer, List<long> runs) => writer.Write(s => AllocateAsync(s, runs));
+
+    private static async Task AllocateAsync(IStoreSession s, List<long> runs)
+    {
+        var seq = await s.Allocations.NextSeqAsync();
+        runs.Add(seq);
+        await s.Allocations.InsertAsync(new Allocation(seq, Allocation.IdOf(seq), "ctr_1", "lab", "p1", 1,
+            AllocationState.Active, AllocationCause.ClientRequest, DateTimeOffset.UnixEpoch, DateTimeOffset.UnixEpoch, null, null, null));
+    }
+
+    [Fact]
+    public async Task AUnitRefusedBeforeWriting_FailsAlone_AndTheRestOfItsGroupRunsOnce()
+    {
+        await using var writer = await HeldWriter.StartAsync();
+        var runs = 0;
+        var before = writer.Write(async s =>
+        {
+            runs++;
+            await s.Pools.InsertAsync(HeldWriter.Pool("p1"));
+        });
+        // Refused on what it reads, as admission refuses a request: nothing was written to undo.
+        var refused = writer.Write(async s =>
+        {
+            if (await s.Pools.GetAsync("p1") is not null)
+            {
+                throw DomainErrors.AlreadyExists("pool", "p1");
+            }
+        });
+        var after = writer.InsertPool("p2");
+        await writer.ReleaseAsync();
+
+        Assert.Equal(ErrorKind.AlreadyExists, (await Assert.ThrowsAsync<ProcurementException>(() => refused)).Kind);
+        Assert.True(await before);
+        Assert.True(await after);
+        Assert.Equal(1, runs);
+        Assert.True(await writer.HasPool("p1"));
+        Assert.True(await writer.HasPool("p2"));
+    }
+
+    [Fact]
+    public async Task AStatementThatFails_IsUndoneBySqlite_AndItsUnitFailsAlone()
+    {
+        await using var writer = await HeldWriter.StartAsync();
+        var runs = 0;
+        var before = writer.Write(async s =>
+        {
+            runs++;
+            await s.Pools.InsertAsync(HeldWriter.Pool("p1"));
+        });
+        // The second row of a two-row insert breaks the key: SQLite undoes the first one itself.
+        var failing = writer.Write(async s =>
+        {
+            using var insert = ((StoreSession)s).Db.Statement("""
+                INSERT INTO pools (id, display_name, region, accelerator_type, capacity_units, revision, created_at_ms, updated_at_ms)
+                VALUES ('q1', 'q', 'r', 'H100', 10, 1, 0, 0), ('p1', 'p', 'r', 'H100', 10, 1, 0, 0)
+                """);
+            await insert.ExecuteAsync();
+        });
+        await writer.ReleaseAsync();
+
+        Assert.Equal(19, (await Assert.ThrowsAsync<SqliteException>(() => failing)).SqliteErrorCode); // SQLITE_CONSTRAINT
+        Assert.True(await before);
+        Assert.Equal(1, runs);
+        Assert.True(await writer.HasPool("p1"));
+        Assert.False(await writer.HasPool("q1"));
+    }
+}
