@@ -34,13 +34,17 @@ public sealed class SqliteDatabase
     /// <summary>
     /// Opens a connection for reads only: SQLite refuses any write made through it. It is not pooled,
     /// so the setting never reaches a connection someone else opens; the store keeps it open instead.
-    /// Reads map the file (shared by every reader, in the OS page cache) instead of copying pages into
-    /// a private cache each: a month's statement reads millions of index entries. The map covers
-    /// SQLite's largest (2 GiB less 64 KiB); pages past it are read through the page cache, slower.
-    /// Mapped pages count in the process's RSS but are the OS's clean, reclaimable file cache.
+    /// A <paramref name="mapped"/> reader maps the file (shared by every reader, in the OS page cache)
+    /// instead of copying pages into a private cache: a month's statement reads millions of index
+    /// entries. The map covers SQLite's largest (2 GiB less 64 KiB); pages past it are read through the
+    /// page cache, slower. Mapped pages count in the process's RSS but are the OS's clean, reclaimable
+    /// file cache. A map is not free for a read of a few pages: the first read after another
+    /// connection's commit unmaps the whole file (every CPU's TLB is flushed) and faults the pages in
+    /// again, where copying them costs a few microseconds.
     /// </summary>
-    public SqliteConnection OpenReader() =>
-        Open(new SqliteConnectionStringBuilder(ConnectionString) { Pooling = false }.ToString(), $"PRAGMA query_only = 1; PRAGMA mmap_size = {MaxMappedBytes};");
+    public SqliteConnection OpenReader(bool mapped) =>
+        Open(new SqliteConnectionStringBuilder(ConnectionString) { Pooling = false }.ToString(),
+            $"PRAGMA query_only = 1; PRAGMA mmap_size = {(mapped ? MaxMappedBytes : 0)};");
 
     /// <summary>SQLite's default ceiling on mmap_size (SQLITE_MAX_MMAP_SIZE).</summary>
     private const long MaxMappedBytes = 0x7fff0000;
