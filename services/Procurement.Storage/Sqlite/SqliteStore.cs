@@ -153,7 +153,7 @@ public sealed partial class SqliteStore : IProcurementStore, IAsyncDisposable
             // 8 MiB page cache (2,048 pages) keeps them in memory between groups (readers keep the 2 MiB
             // default). Not more: when a B-tree split renumbers pages, SQLite parks one at page 262,145
             // for a moment, and the commit after it walks the whole cache to drop pages past the end
-            // of the file; with 64 MiB cached that walk was 1-3% of the server's CPU under load.
+            // of the file; with 64 MiB cached that walk took 2-4% of the server's CPU under load.
             // A statement that may fail part-way copies the pages it first changes into a statement
             // journal, which by default spills to a temp file past 64 KiB: in memory it costs no I/O.
             // The writer checkpoints (copies the WAL's pages into the file) every 4,000 pages rather
