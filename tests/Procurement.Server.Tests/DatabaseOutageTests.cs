@@ -1,4 +1,5 @@
 using Grpc.Core;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Abstractions;
 using Npgsql;
 using Procurement.Api.V1;
@@ -32,6 +33,24 @@ public sealed class DatabaseOutageTests
             return Task.FromResult(true);
         }, CancellationToken.None));
         Assert.False(ran);
+    }
+
+    [SkippableFact]
+    public async Task AUnitThatLosesEveryRace_IsUnavailableAfterItsLastAttempt()
+    {
+        Skip.IfNot(ServerHarness.OnPostgres, "PROCUREMENT_TEST_POSTGRES is not set (no PostgreSQL cluster)");
+        await using var server = await ServerHarness.StartAsync();
+        var store = server.Services.GetRequiredService<IProcurementStore>();
+
+        var attempts = 0;
+        var failure = await Assert.ThrowsAsync<StorageUnavailableException>(() => store.WriteAsync<bool>(_ =>
+        {
+            attempts++;
+            throw new ConcurrentWriteException("pool", "p1");
+        }, CancellationToken.None));
+
+        Assert.IsType<ConcurrentWriteException>(failure.InnerException);
+        Assert.Equal(PostgresStore.MaxAttempts, attempts);
     }
 
     [SkippableFact]

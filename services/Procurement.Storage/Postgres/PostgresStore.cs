@@ -100,6 +100,13 @@ public sealed partial class PostgresStore : IProcurementStore, IAsyncDisposable
             // on every attempt: the server rolls such a transaction back, so the unit wrote nothing.
             throw new StorageUnavailableException(e);
         }
+        catch (ConcurrentWriteException e)
+        {
+            // A row changed under the unit on every attempt (other replicas kept winning): rolled back,
+            // nothing written, worth retrying later. A unique violation on every attempt is not
+            // treated so: ten in a row are no longer a race but a unit that cannot succeed.
+            throw new StorageUnavailableException(e);
+        }
     }
 
     private async Task<T> RunUnitAsync<T>(Func<IStoreSession, Task<T>> unitOfWork, CancellationToken cancellationToken)
