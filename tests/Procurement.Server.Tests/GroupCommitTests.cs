@@ -1,6 +1,6 @@
 using Microsoft.Data.Sqlite;
-using Procurement.Domain.Errors;
 using Procurement.Domain.Allocations;
+using Procurement.Domain.Errors;
 using Procurement.Storage;
 using Procurement.Storage.Repositories;
 
