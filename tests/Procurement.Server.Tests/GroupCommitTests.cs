@@ -30,7 +30,7 @@ public sealed class GroupCommitTests
             await contract.ExecuteAsync();
         });
         var firstRuns = new List<long>();
-        var first = Allocate(writer, firstRuns);
+        var first = writer.Write(s => AllocateAsync(s, firstRuns));
         var failing = writer.Write(async s =>
         {
             await s.Pools.InsertAsync(HeldWriter.Pool("half"));
@@ -59,8 +59,6 @@ public sealed class GroupCommitTests
             (await s.Allocations.ListAsync(new AllocationFilter(null, null, null, null), 0, 10)).Select(a => a.Id).ToList(), CancellationToken.None));
     }
 
-    private static Task<bool> Allocate(HeldWriter writer, List<long> runs) => writer.Write(s => AllocateAsync(s, runs));
-
     private static async Task AllocateAsync(IStoreSession s, List<long> runs)
     {
         var seq = await s.Allocations.NextSeqAsync();
@@ -73,12 +71,7 @@ public sealed class GroupCommitTests
     public async Task AUnitRefusedBeforeWriting_FailsAlone_AndTheRestOfItsGroupRunsOnce()
     {
         await using var writer = await HeldWriter.StartAsync();
-        var runs = 0;
-        var before = writer.Write(async s =>
-        {
-            runs++;
-            await s.Pools.InsertAsync(HeldWriter.Pool("p1"));
-        });
+        var before = new CountedInsert(writer, "p1");
         // Refused on what it reads, as admission refuses a request: nothing was written to undo.
         var refused = writer.Write(async s =>
         {
@@ -91,9 +84,9 @@ public sealed class GroupCommitTests
         await writer.ReleaseAsync();
 
         Assert.Equal(ErrorKind.AlreadyExists, (await Assert.ThrowsAsync<ProcurementException>(() => refused)).Kind);
-        Assert.True(await before);
+        Assert.True(await before.Done);
         Assert.True(await after);
-        Assert.Equal(1, runs);
+        Assert.Equal(1, before.Runs);
         Assert.True(await writer.HasPool("p1"));
         Assert.True(await writer.HasPool("p2"));
     }
@@ -102,12 +95,7 @@ public sealed class GroupCommitTests
     public async Task AStatementThatFails_IsUndoneBySqlite_AndItsUnitFailsAlone()
     {
         await using var writer = await HeldWriter.StartAsync();
-        var runs = 0;
-        var before = writer.Write(async s =>
-        {
-            runs++;
-            await s.Pools.InsertAsync(HeldWriter.Pool("p1"));
-        });
+        var before = new CountedInsert(writer, "p1");
         // The second row of a two-row insert breaks the key: SQLite undoes the first one itself.
         var failing = writer.Write(async s =>
         {
@@ -120,9 +108,23 @@ public sealed class GroupCommitTests
         await writer.ReleaseAsync();
 
         Assert.Equal(19, (await Assert.ThrowsAsync<SqliteException>(() => failing)).SqliteErrorCode); // SQLITE_CONSTRAINT
-        Assert.True(await before);
-        Assert.Equal(1, runs);
+        Assert.True(await before.Done);
+        Assert.Equal(1, before.Runs);
         Assert.True(await writer.HasPool("p1"));
         Assert.False(await writer.HasPool("q1"));
+    }
+
+    /// <summary>A unit that inserts a pool, counting how many times the writer runs it.</summary>
+    private sealed class CountedInsert
+    {
+        public CountedInsert(HeldWriter writer, string poolId) => Done = writer.Write(async s =>
+        {
+            Runs++;
+            await s.Pools.InsertAsync(HeldWriter.Pool(poolId));
+        });
+
+        public int Runs { get; private set; }
+
+        public Task<bool> Done { get; }
     }
 }

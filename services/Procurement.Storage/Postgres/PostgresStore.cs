@@ -94,17 +94,12 @@ public sealed partial class PostgresStore : IProcurementStore, IAsyncDisposable
         {
             return await RunUnitAsync(unitOfWork, cancellationToken);
         }
-        catch (NpgsqlException e) when (e.IsTransient)
+        catch (Exception e) when (e is NpgsqlException { IsTransient: true } or ConcurrentWriteException)
         {
             // Before the commit was asked for (a failed commit is CommitFailedException), or a race lost
-            // on every attempt: the server rolls such a transaction back, so the unit wrote nothing.
-            throw new StorageUnavailableException(e);
-        }
-        catch (ConcurrentWriteException e)
-        {
-            // A row changed under the unit on every attempt (other replicas kept winning): rolled back,
-            // nothing written, worth retrying later. A unique violation on every attempt is not
-            // treated so: ten in a row are no longer a race but a unit that cannot succeed.
+            // on every attempt (a serialization failure, a deadlock, a row changed under the unit): the
+            // transaction was rolled back, so the unit wrote nothing. A unique violation on every
+            // attempt is not treated so: ten in a row are no longer a race but a unit that cannot succeed.
             throw new StorageUnavailableException(e);
         }
     }

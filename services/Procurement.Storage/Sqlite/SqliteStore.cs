@@ -261,7 +261,7 @@ public sealed partial class SqliteStore : IProcurementStore, IAsyncDisposable
                         Log.GroupRolledBack(_logger, ex, i + 1);
                         LoseGroup(succeeded, ex);
                         item.Fail(Classify(ex));
-                        again = batch.GetRange(i + 1, batch.Count - i - 1);
+                        again = batch[(i + 1)..];
                         break;
                     }
 
@@ -275,7 +275,7 @@ public sealed partial class SqliteStore : IProcurementStore, IAsyncDisposable
                         // with those not yet run in a new transaction.
                         tx.Rollback();
                         _cache.Clear();
-                        again = [.. succeeded, .. batch.GetRange(i + 1, batch.Count - i - 1)];
+                        again = [.. succeeded, .. batch[(i + 1)..]];
                         succeeded.Clear();
                         Log.UnitFailedAfterWriting(_logger, ex, i + 1, again.Count);
                         break;
