@@ -21,6 +21,13 @@ var postgres = args.SkipWhile(a => a != "--postgres").Skip(1).FirstOrDefault();
 // --callers changes the number of concurrent admission callers (64 is the measure the issue sets).
 var only = args.SkipWhile(a => a != "--only").Skip(1).FirstOrDefault();
 bool Runs(string group) => only is null || only == group;
+if (Runs("read") && !OnPath("h2load"))
+{
+    // Before anything is published or started: the read rows cannot be measured without it.
+    Console.Error.WriteLine("h2load is not on PATH: the read rows need it (Debian: apt-get install nghttp2-client), or run another group with --only.");
+    return 2;
+}
+
 var root = Root();
 var work = Directory.CreateTempSubdirectory("procurement-bench-").FullName;
 var rows = new List<(string Measure, string Result, string Baseline, string Ratio, string Target)>();
@@ -371,6 +378,10 @@ static Task<double> ReadPairsAsync(IAdmissionCaller client, string pool, int cal
         await client.ReadPoolAsync(pool);
         await client.ReadPoolAsync(pool);
     });
+
+static bool OnPath(string tool) =>
+    (Environment.GetEnvironmentVariable("PATH") ?? "").Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries)
+        .Any(dir => File.Exists(Path.Combine(dir, tool)));
 
 // Runs a pairs window and writes the CPU the server and this process spent per pair to stderr: on a
 // shared host the rate moves with the CPU a run gets, the cost per pair much less.
