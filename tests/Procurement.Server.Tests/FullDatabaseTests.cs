@@ -6,9 +6,9 @@ namespace Procurement.Server.Tests;
 
 /// <summary>
 /// When the SQLite file cannot grow (a full disk, simulated by capping the writer's page count), SQLite
-/// rolls back the whole transaction. The unit that needed the room fails as unavailable; the units of
-/// its group before it are not acknowledged and keep none of their writes; the units after it run in
-/// a new transaction; and the writer goes on.
+/// rolls back the whole transaction. The unit that needed the room fails as unavailable and keeps
+/// none of its writes; the other units of its group, before and after it, none of them acknowledged
+/// yet, run again in a new transaction and commit; and the writer goes on.
 /// </summary>
 [Trait("Category", "SqliteOnly")]
 public sealed class FullDatabaseTests
@@ -23,7 +23,12 @@ public sealed class FullDatabaseTests
     public async Task AUnitThatNeedsRoomTheFileCannotGive_FailsAlone_AndTheRestOfItsGroupCommits()
     {
         await using var writer = await HeldWriter.StartAsync();
-        var before = writer.InsertPool("p1");
+        var runsBefore = 0;
+        var before = writer.Write(async s =>
+        {
+            runsBefore++;
+            await s.Pools.InsertAsync(HeldWriter.Pool("p1"));
+        });
         var full = writer.Write(async s =>
         {
             var db = ((StoreSession)s).Db;
@@ -38,18 +43,18 @@ public sealed class FullDatabaseTests
         });
         await writer.ReleaseAsync();
 
-        var lost = await Assert.ThrowsAsync<CommitFailedException>(() => before);
-        Assert.Equal(13, Assert.IsType<SqliteException>(lost.InnerException).SqliteErrorCode); // SQLITE_FULL
         var failure = await Assert.ThrowsAsync<StorageUnavailableException>(() => full);
-        Assert.Equal(13, Assert.IsType<SqliteException>(failure.InnerException).SqliteErrorCode);
+        Assert.Equal(13, Assert.IsType<SqliteException>(failure.InnerException).SqliteErrorCode); // SQLITE_FULL
+        Assert.True(await before);
         Assert.True(await after);
+        Assert.Equal(2, runsBefore); // its first run went with the group SQLite rolled back
 
-        Assert.False(await writer.HasPool("p1"));
+        Assert.True(await writer.HasPool("p1"));
         Assert.Null(await writer.Store.ReadAsync(s => s.Idempotency.FindAsync("k", "big"), CancellationToken.None));
         Assert.True(await writer.HasPool("p2"));
 
         // The writer goes on: the refused unit's write, tried again, commits.
-        await writer.InsertPool("p1");
-        Assert.True(await writer.HasPool("p1"));
+        await writer.Write(s => s.Idempotency.InsertAsync(new Procurement.Storage.Repositories.IdempotencyRecord("k", "big", "/m", "h", new byte[1000], DateTimeOffset.UnixEpoch)));
+        Assert.NotNull(await writer.Store.ReadAsync(s => s.Idempotency.FindAsync("k", "big"), CancellationToken.None));
     }
 }

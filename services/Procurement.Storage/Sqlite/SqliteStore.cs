@@ -12,8 +12,8 @@ namespace Procurement.Storage.Sqlite;
 /// them back to back in one <c>BEGIN IMMEDIATE</c> transaction, commits once (one fsync for the group)
 /// and only then answers every caller in the group. That is group commit: durability per request, one
 /// disk flush per batch. A failing unit leaves no trace: one that failed before changing a row (a
-/// refusal) has nothing to undo; one that failed after has the group rolled back and the others run
-/// again in a new transaction, since none of them was acknowledged.
+/// refusal) has nothing to undo; one that failed after, or that SQLite rolled the whole group back
+/// for (a full disk), has the others run again in a new transaction, since none of them was acknowledged.
 /// </summary>
 public sealed partial class SqliteStore : IProcurementStore, IAsyncDisposable
 {
@@ -253,31 +253,30 @@ public sealed partial class SqliteStore : IProcurementStore, IAsyncDisposable
                 catch (Exception ex)
                 {
                     _cache.UnitFailed();
-                    if (SQLitePCL.raw.sqlite3_get_autocommit(handle) != 0)
-                    {
-                        // SQLite rolled the whole transaction back, as it may on a full disk or an I/O
-                        // error: the group's earlier writes went with it, and the units after this one
-                        // must not run outside a transaction. They run in one of their own.
-                        Log.GroupRolledBack(_logger, ex, i + 1);
-                        LoseGroup(succeeded, ex);
-                        item.Fail(Classify(ex));
-                        again = batch[(i + 1)..];
-                        break;
-                    }
-
                     item.Fail(Classify(ex));
-                    if (SQLitePCL.raw.sqlite3_total_changes(handle) != changesBeforeUnit)
+                    var rolledBack = SQLitePCL.raw.sqlite3_get_autocommit(handle) != 0;
+                    if (rolledBack || SQLitePCL.raw.sqlite3_total_changes(handle) != changesBeforeUnit)
                     {
-                        // The unit changed rows before it failed, and only a savepoint per unit could
-                        // undo them alone (it copies every page each unit touches: a twentieth of the
-                        // server's CPU under load, for a case that is rare). The group is rolled back
-                        // instead; the units that had succeeded, none of them acknowledged, run again
-                        // with those not yet run in a new transaction.
-                        tx.Rollback();
+                        // The group's earlier writes are gone or must go: SQLite rolled the whole
+                        // transaction back itself (as it may on a full disk or an I/O error), or the
+                        // unit changed rows before it failed, and only a savepoint per unit could undo
+                        // them alone (it copies every page each unit touches: a twentieth of the
+                        // server's CPU under load, for a case that is rare). Either way the units that
+                        // had succeeded, none of them acknowledged, run again with those not yet run
+                        // in a new transaction; a unit that fails there fails alone the same way.
+                        if (!rolledBack)
+                        {
+                            tx.Rollback();
+                        }
+
                         _cache.Clear();
                         again = [.. succeeded, .. batch[(i + 1)..]];
                         succeeded.Clear();
-                        Log.UnitFailedAfterWriting(_logger, ex, i + 1, again.Count);
+                        if (again.Count > 0)
+                        {
+                            Log.GroupRunAgain(_logger, ex, i + 1, rolledBack ? "SQLite rolled the group back" : "it had changed rows", again.Count);
+                        }
+
                         break;
                     }
 
@@ -420,11 +419,8 @@ public sealed partial class SqliteStore : IProcurementStore, IAsyncDisposable
         [LoggerMessage(EventId = 1002, Level = LogLevel.Error, Message = "Commit of {Count} units failed; none of them is acknowledged")]
         public static partial void CommitFailed(ILogger logger, Exception exception, int count);
 
-        [LoggerMessage(EventId = 1003, Level = LogLevel.Error, Message = "SQLite rolled back a group when its unit {Position} failed; the units before it are not acknowledged, the rest run in a new transaction")]
-        public static partial void GroupRolledBack(ILogger logger, Exception exception, int position);
-
-        [LoggerMessage(EventId = 1005, Level = LogLevel.Information, Message = "Unit {Position} of a group failed after changing rows; the group was rolled back and {Count} other units run again")]
-        public static partial void UnitFailedAfterWriting(ILogger logger, Exception exception, int position, int count);
+        [LoggerMessage(EventId = 1005, Level = LogLevel.Information, Message = "Unit {Position} of a group failed and {Why}; the group was rolled back and its {Count} other units run again in a new transaction")]
+        public static partial void GroupRunAgain(ILogger logger, Exception exception, int position, string why, int count);
 
         [LoggerMessage(EventId = 1004, Level = LogLevel.Critical, Message = "The writer abandoned a group of {Count} units after an unexpected error; none still waiting is acknowledged")]
         public static partial void GroupAbandoned(ILogger logger, Exception exception, int count);
