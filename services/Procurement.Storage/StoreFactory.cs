@@ -28,7 +28,7 @@ public static class StoreFactory
 
         var file = new SqliteDatabase(database);
         file.Initialize(time);
-        return new SqliteStore(file, loggerFactory.CreateLogger<SqliteStore>());
+        return new SqliteStore(file, loggerFactory.CreateLogger<SqliteStore>(), time);
     }
 
     /// <summary>An Npgsql connection string from a <c>postgres://user:password@host:port/database?option=value</c> URL.</summary>

@@ -76,6 +76,8 @@ public static class ProcurementHost
         services.AddHostedService(sp => sp.GetRequiredService<IdempotencyJanitor>());
         services.AddSingleton<AllocationSweeper>();
         services.AddHostedService(sp => sp.GetRequiredService<AllocationSweeper>());
+        services.AddSingleton<WriterReport>();
+        services.AddHostedService(sp => sp.GetRequiredService<WriterReport>());
 
         // gRPC creates an interceptor or a service per call unless DI holds it; these hold only
         // singletons, so one instance each serves every call.

@@ -21,4 +21,7 @@ public sealed class ServerOptions
 
     /// <summary>How often the sweeper ends allocations whose time has come.</summary>
     public TimeSpan SweepInterval { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>How often to log what the SQLite writer did (<see cref="WriterReport"/>); zero, the default, logs nothing.</summary>
+    public TimeSpan WriterReportInterval { get; set; } = TimeSpan.Zero;
 }

@@ -39,14 +39,18 @@ public sealed partial class SqliteStore : IProcurementStore, IAsyncDisposable
     private volatile bool _disposed;
     private TaskCompletionSource _nextCommit = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    public SqliteStore(SqliteDatabase database, ILogger<SqliteStore> logger)
+    public SqliteStore(SqliteDatabase database, ILogger<SqliteStore> logger, TimeProvider? time = null)
     {
         _database = database;
         _logger = logger;
+        Stats = new WriterStats(time ?? TimeProvider.System);
         _writer = Task.Factory.StartNew(WriteLoopAsync, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default).Unwrap();
     }
 
     public Task NextCommit => Volatile.Read(ref _nextCommit).Task;
+
+    /// <summary>What the writer has done since the store opened.</summary>
+    public WriterStats Stats { get; }
 
     public long? StableCommitCount
     {
@@ -120,7 +124,7 @@ public sealed partial class SqliteStore : IProcurementStore, IAsyncDisposable
     public Task<T> WriteAsync<T>(Func<IStoreSession, Task<T>> unitOfWork, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
-        var item = new WorkItem<T>(unitOfWork, cancellationToken);
+        var item = new WorkItem<T>(unitOfWork, cancellationToken) { Enqueued = Stats.Timestamp() };
         if (!_queue.Writer.TryWrite(item))
         {
             throw new ObjectDisposedException(nameof(SqliteStore), "The store is shutting down.");
@@ -214,6 +218,7 @@ public sealed partial class SqliteStore : IProcurementStore, IAsyncDisposable
 
     private async Task RunBatchAsync(SqliteConnection connection, PreparedCommands commands, List<WorkItem> batch)
     {
+        var started = Stats.Timestamp();
         SqliteTransaction tx;
         try
         {
@@ -285,7 +290,10 @@ public sealed partial class SqliteStore : IProcurementStore, IAsyncDisposable
                 }
             }
 
-            if (again is null && !TryCommit(connection, tx, succeeded, changesBefore))
+            var ran = Stats.Timestamp();
+            var committed = again is null && TryCommit(connection, tx, succeeded, changesBefore);
+            Count(batch, started, ran, again is null ? Stats.Timestamp() : ran);
+            if (again is null && !committed)
             {
                 return;
             }
@@ -310,6 +318,17 @@ public sealed partial class SqliteStore : IProcurementStore, IAsyncDisposable
         {
             item.Complete();
         }
+    }
+
+    private void Count(List<WorkItem> batch, long started, long ran, long finished)
+    {
+        long queued = 0;
+        foreach (var item in batch)
+        {
+            queued += started - item.Enqueued;
+        }
+
+        Stats.Group(batch.Count, queued, ran - started, finished - ran);
     }
 
     /// <summary>Commits the group (or rolls back one in which no unit succeeded); false when the commit failed.</summary>
@@ -385,6 +404,9 @@ public sealed partial class SqliteStore : IProcurementStore, IAsyncDisposable
     private abstract class WorkItem(CancellationToken cancellationToken)
     {
         public CancellationToken CancellationToken { get; } = cancellationToken;
+
+        /// <summary>When the unit was queued (a <see cref="WriterStats"/> timestamp).</summary>
+        public long Enqueued { get; init; }
 
         public abstract Task RunAsync(IStoreSession session);
 
