@@ -104,6 +104,34 @@ public sealed class WriterReportTests : IAsyncLifetime
         Assert.Equal(2, log.Entries.Count);
     }
 
+    [Fact]
+    public async Task TheService_ReportsEveryInterval_AndNeverWhenTheIntervalIsZero()
+    {
+        var log = new ListLogger<WriterReport>();
+        var off = new ListLogger<WriterReport>();
+        using var every10s = new WriterReport(_store, _time, Options.Create(new ServerOptions { WriterReportInterval = TimeSpan.FromSeconds(10) }), log);
+        using var never = new WriterReport(_store, _time, Options.Create(new ServerOptions()), off);
+        await every10s.StartAsync(CancellationToken.None);
+        await never.StartAsync(CancellationToken.None);
+
+        for (var report = 1; report <= 2; report++)
+        {
+            await _store.WriteAsync(s => Task.FromResult(true), CancellationToken.None);
+            _time.Advance(TimeSpan.FromSeconds(10));
+            for (var wait = 0; wait < 3000 && log.Entries.Count < report; wait++)
+            {
+                await Task.Delay(10); // the report runs on the timer's thread
+            }
+
+            Assert.Equal(report, log.Entries.Count);
+            Assert.StartsWith("SQLite writer over 10.0 s: 1 units in 1 groups", log.Entries[^1].Message, StringComparison.Ordinal);
+        }
+
+        await every10s.StopAsync(CancellationToken.None);
+        await never.StopAsync(CancellationToken.None);
+        Assert.Empty(off.Entries);
+    }
+
     private sealed class ListLogger<T> : ILogger<T>
     {
         public List<(LogLevel Level, int EventId, string Message)> Entries { get; } = [];
@@ -112,7 +140,12 @@ public sealed class WriterReportTests : IAsyncLifetime
 
         public bool IsEnabled(LogLevel logLevel) => true;
 
-        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
-            Entries.Add((logLevel, eventId.Id, formatter(state, exception)));
+        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+        {
+            lock (Entries)
+            {
+                Entries.Add((logLevel, eventId.Id, formatter(state, exception)));
+            }
+        }
     }
 }
