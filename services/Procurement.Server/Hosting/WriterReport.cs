@@ -13,6 +13,7 @@ namespace Procurement.Server.Hosting;
 public sealed partial class WriterReport(IProcurementStore store, TimeProvider time, IOptions<ServerOptions> options, ILogger<WriterReport> logger)
     : BackgroundService
 {
+    private readonly Lock _gate = new();
     private WriterTotals _last;
 
     /// <summary>Logs the writer's work since the previous call (or since the store opened) and returns it; nothing for a store without a SQLite writer.</summary>
@@ -23,9 +24,14 @@ public sealed partial class WriterReport(IProcurementStore store, TimeProvider t
             return null;
         }
 
-        var now = sqlite.Stats.Read();
-        var span = now.Since(_last);
-        _last = now;
+        WriterTotals span;
+        lock (_gate)
+        {
+            var now = sqlite.Stats.Read();
+            span = now.Since(_last);
+            _last = now;
+        }
+
         if (span.Groups > 0)
         {
             Log.Writer(logger, span.Elapsed.TotalSeconds, span.Units, span.Groups, (double)span.Units / span.Groups,
