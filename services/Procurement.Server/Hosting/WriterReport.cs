@@ -14,9 +14,10 @@ public sealed partial class WriterReport(IProcurementStore store, TimeProvider t
     : BackgroundService
 {
     private readonly Lock _gate = new();
-    private WriterTotals _last;
+    // The first report covers what the writer did after the report was created.
+    private WriterTotals _last = store is SqliteStore sqlite ? sqlite.Stats.Read() : default;
 
-    /// <summary>Logs the writer's work since the previous call (or since the store opened) and returns it; nothing for a store without a SQLite writer.</summary>
+    /// <summary>Logs the writer's work since the previous call (or since the report was created) and returns it; nothing for a store without a SQLite writer.</summary>
     public WriterTotals? ReportOnce()
     {
         if (store is not SqliteStore sqlite)
@@ -50,7 +51,6 @@ public sealed partial class WriterReport(IProcurementStore store, TimeProvider t
             return;
         }
 
-        ReportOnce();
         using var timer = new PeriodicTimer(interval, time);
         while (await timer.WaitForNextTickAsync(stoppingToken))
         {
