@@ -3,8 +3,10 @@ namespace Procurement.Storage.Sqlite;
 /// <summary>
 /// Running totals of the SQLite writer's work since the store opened: how many units and groups, how
 /// long units waited for their group to start, and how long groups spent running units and
-/// committing. Written by the writer alone, read from any thread (the periodic writer report, the
-/// benchmark); two readings a while apart give the writer's load in between (<see cref="WriterTotals.Since"/>).
+/// committing. A unit run again after its group was rolled back counts once per run, and its wait runs
+/// from when it was queued to the start of the group it runs in. Written by the writer alone, read
+/// from any thread (the periodic writer report, the benchmark); two readings a while apart give the
+/// writer's load in between (<see cref="WriterTotals.Since"/>).
 /// </summary>
 public sealed class WriterStats
 {
