@@ -1,6 +1,7 @@
 using Dapper;
 using Microsoft.Data.Sqlite;
 using Procurement.Storage;
+using Procurement.Storage.Sqlite;
 
 namespace Procurement.Server.Tests;
 
@@ -22,7 +23,8 @@ public sealed class FullDatabaseTests
     [Fact]
     public async Task AUnitThatNeedsRoomTheFileCannotGive_FailsAlone_AndTheRestOfItsGroupCommits()
     {
-        await using var writer = await HeldWriter.StartAsync();
+        var log = new ListLogger<SqliteStore>();
+        await using var writer = await HeldWriter.StartAsync(log);
         var runsBefore = 0;
         var before = writer.Write(async s =>
         {
@@ -48,6 +50,9 @@ public sealed class FullDatabaseTests
         Assert.True(await before);
         Assert.True(await after);
         Assert.Equal(2, runsBefore); // its first run went with the group SQLite rolled back
+        Assert.Equal(
+            ["Unit 2 of a group failed and SQLite rolled the group back; its 2 other units run again in a new transaction"],
+            log.Messages(1005));
 
         Assert.True(await writer.HasPool("p1"));
         Assert.Null(await writer.Store.ReadAsync(s => s.Idempotency.FindAsync("k", "big"), CancellationToken.None));

@@ -3,6 +3,7 @@ using Procurement.Domain.Allocations;
 using Procurement.Domain.Errors;
 using Procurement.Storage;
 using Procurement.Storage.Repositories;
+using Procurement.Storage.Sqlite;
 
 namespace Procurement.Server.Tests;
 
@@ -19,7 +20,8 @@ public sealed class GroupCommitTests
     [Fact]
     public async Task AUnitThatFailsAfterWriting_LeavesNoTrace_AndTheRestOfItsGroupCommits()
     {
-        await using var writer = await HeldWriter.StartAsync();
+        var log = new ListLogger<SqliteStore>();
+        await using var writer = await HeldWriter.StartAsync(log);
         var seed = writer.Write(async s =>
         {
             await s.Pools.InsertAsync(HeldWriter.Pool("p1"));
@@ -57,6 +59,27 @@ public sealed class GroupCommitTests
         Assert.False(await writer.HasPool("half"));
         Assert.Equal(["alc_1", "alc_2"], await writer.Store.ReadAsync(async s =>
             (await s.Allocations.ListAsync(new AllocationFilter(null, null, null, null), 0, 10)).Select(a => a.Id).ToList(), CancellationToken.None));
+        // The operator is told why the group was rolled back and how many units ran again.
+        var runAgain = Assert.Single(log.Messages(1005));
+        Assert.Equal("Unit 3 of a group failed and it had changed rows, so the group was rolled back; its 3 other units run again in a new transaction", runAgain);
+    }
+
+    [Fact]
+    public async Task AUnitThatFailsAfterWritingAlone_IsRolledBack_WithoutSayingOthersRunAgain()
+    {
+        var log = new ListLogger<SqliteStore>();
+        await using var writer = await HeldWriter.StartAsync(log);
+        var failing = writer.Write(async s =>
+        {
+            await s.Pools.InsertAsync(HeldWriter.Pool("half"));
+            throw new InvalidOperationException("failed after writing");
+        });
+        await writer.ReleaseAsync();
+
+        await Assert.ThrowsAsync<InvalidOperationException>(() => failing);
+        Assert.False(await writer.HasPool("half"));
+        Assert.True(await writer.InsertPool("p1"));
+        Assert.Empty(log.Messages(1005));
     }
 
     private static async Task AllocateAsync(IStoreSession s, List<long> runs)

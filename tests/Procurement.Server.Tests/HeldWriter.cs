@@ -1,4 +1,5 @@
 using Microsoft.Data.Sqlite;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Procurement.Storage;
 using Procurement.Storage.Sqlite;
@@ -26,12 +27,12 @@ internal sealed class HeldWriter : IAsyncDisposable
 
     public SqliteStore Store { get; }
 
-    public static async Task<HeldWriter> StartAsync()
+    public static async Task<HeldWriter> StartAsync(ILogger<SqliteStore>? logger = null)
     {
         var path = Path.Combine(Path.GetTempPath(), $"held-writer-{Guid.NewGuid():N}.db");
         var database = new SqliteDatabase(path);
         database.Initialize(TimeProvider.System);
-        var writer = new HeldWriter(path, new SqliteStore(database, NullLogger<SqliteStore>.Instance));
+        var writer = new HeldWriter(path, new SqliteStore(database, logger ?? NullLogger<SqliteStore>.Instance));
         var started = new TaskCompletionSource();
         writer._held = writer.Store.WriteAsync(async _ =>
         {

@@ -279,7 +279,7 @@ public sealed partial class SqliteStore : IProcurementStore, IAsyncDisposable
                         succeeded.Clear();
                         if (again.Count > 0)
                         {
-                            Log.GroupRunAgain(_logger, ex, i + 1, rolledBack ? "SQLite rolled the group back" : "it had changed rows", again.Count);
+                            Log.GroupRunAgain(_logger, ex, i + 1, rolledBack ? "SQLite rolled the group back" : "it had changed rows, so the group was rolled back", again.Count);
                         }
 
                         break;
@@ -441,7 +441,7 @@ public sealed partial class SqliteStore : IProcurementStore, IAsyncDisposable
         [LoggerMessage(EventId = 1002, Level = LogLevel.Error, Message = "Commit of {Count} units failed; none of them is acknowledged")]
         public static partial void CommitFailed(ILogger logger, Exception exception, int count);
 
-        [LoggerMessage(EventId = 1005, Level = LogLevel.Information, Message = "Unit {Position} of a group failed and {Why}; the group was rolled back and its {Count} other units run again in a new transaction")]
+        [LoggerMessage(EventId = 1005, Level = LogLevel.Information, Message = "Unit {Position} of a group failed and {Why}; its {Count} other units run again in a new transaction")]
         public static partial void GroupRunAgain(ILogger logger, Exception exception, int position, string why, int count);
 
         [LoggerMessage(EventId = 1004, Level = LogLevel.Critical, Message = "The writer abandoned a group of {Count} units after an unexpected error; none still waiting is acknowledged")]
