@@ -16,8 +16,8 @@ public static class StoreFactory
         database.StartsWith("postgresql://", StringComparison.OrdinalIgnoreCase) ||
         database.StartsWith("Host=", StringComparison.OrdinalIgnoreCase);
 
-    /// <summary>Opens the store and applies pending migrations.</summary>
-    public static IProcurementStore Create(string database, TimeProvider time, ILoggerFactory loggerFactory)
+    /// <summary>Opens the store and applies pending migrations; <paramref name="sqliteBusyTimeout"/> as for <see cref="SqliteDatabase"/>.</summary>
+    public static IProcurementStore Create(string database, TimeProvider time, ILoggerFactory loggerFactory, TimeSpan? sqliteBusyTimeout = null)
     {
         if (IsPostgres(database))
         {
@@ -26,7 +26,7 @@ public static class StoreFactory
             return store;
         }
 
-        var file = new SqliteDatabase(database);
+        var file = new SqliteDatabase(database, sqliteBusyTimeout);
         file.Initialize(time);
         return new SqliteStore(file, loggerFactory.CreateLogger<SqliteStore>(), time);
     }

@@ -5,6 +5,7 @@ using Procurement.Server.Auth;
 using Procurement.Server.ErrorHandling;
 using Procurement.Server.Services;
 using Procurement.Storage;
+using Procurement.Storage.Sqlite;
 
 namespace Procurement.Server.Hosting;
 
@@ -61,11 +62,17 @@ public static class ProcurementHost
 
     public static void AddProcurement(IServiceCollection services, IConfiguration configuration)
     {
-        services.AddOptions<ServerOptions>().Bind(configuration.GetSection(ServerOptions.Section));
+        services.AddOptions<ServerOptions>().Bind(configuration.GetSection(ServerOptions.Section))
+            .Validate(o => SqliteDatabase.IsValidBusyTimeout(o.SqliteBusyTimeout),
+                "Procurement:SqliteBusyTimeout must be a whole number of seconds, at least 1 (e.g. 00:00:30).")
+            .ValidateOnStart();
         services.AddSingleton(TimeProvider.System);
         // SQLite file by default; PostgreSQL for --db postgres://… (several replicas on one database).
-        services.AddSingleton<IProcurementStore>(sp => StoreFactory.Create(
-            sp.GetRequiredService<IOptions<ServerOptions>>().Value.Database, sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILoggerFactory>()));
+        services.AddSingleton<IProcurementStore>(sp =>
+        {
+            var options = sp.GetRequiredService<IOptions<ServerOptions>>().Value;
+            return StoreFactory.Create(options.Database, sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILoggerFactory>(), options.SqliteBusyTimeout);
+        });
         services.AddSingleton<ApiKeys>();
         services.AddSingleton<Mutations>();
         services.AddSingleton<ReadCache<Api.V1.GetPoolStatusResponse>>();

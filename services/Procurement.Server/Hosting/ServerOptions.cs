@@ -19,6 +19,12 @@ public sealed class ServerOptions
     /// <summary>How long request ids are remembered. At least 24 hours.</summary>
     public TimeSpan IdempotencyRetention { get; set; } = TimeSpan.FromDays(7);
 
+    /// <summary>
+    /// How long a SQLite write waits for the write lock another process holds (the keys command, a
+    /// backup) before the requests waiting on it are answered UNAVAILABLE, STORAGE_BUSY. Whole seconds, at least 1.
+    /// </summary>
+    public TimeSpan SqliteBusyTimeout { get; set; } = Procurement.Storage.Sqlite.SqliteDatabase.DefaultBusyTimeout;
+
     /// <summary>How often the sweeper ends allocations whose time has come.</summary>
     public TimeSpan SweepInterval { get; set; } = TimeSpan.FromSeconds(1);
 

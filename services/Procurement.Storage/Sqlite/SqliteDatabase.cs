@@ -9,9 +9,24 @@ namespace Procurement.Storage.Sqlite;
 /// </summary>
 public sealed class SqliteDatabase
 {
-    public SqliteDatabase(string path)
+    /// <summary>How long a write waits for the write lock another process holds, unless told otherwise.</summary>
+    public static readonly TimeSpan DefaultBusyTimeout = TimeSpan.FromSeconds(30);
+
+    /// <param name="path">The database file.</param>
+    /// <param name="busyTimeout">
+    /// How long a write waits for the write lock held by another process (the keys command, a backup)
+    /// before it fails with SQLITE_BUSY: whole seconds, at least one (<see cref="DefaultBusyTimeout"/> when null).
+    /// </param>
+    public SqliteDatabase(string path, TimeSpan? busyTimeout = null)
     {
+        var wait = busyTimeout ?? DefaultBusyTimeout;
+        if (!IsValidBusyTimeout(wait))
+        {
+            throw new ArgumentOutOfRangeException(nameof(busyTimeout), wait, "The SQLite busy timeout must be a whole number of seconds, at least 1.");
+        }
+
         Path = System.IO.Path.GetFullPath(path);
+        BusyTimeout = wait;
         ConnectionString = new SqliteConnectionStringBuilder
         {
             DataSource = Path,
@@ -19,17 +34,24 @@ public sealed class SqliteDatabase
             Cache = SqliteCacheMode.Private,
             ForeignKeys = true,
             Pooling = true,
-            // Seconds to wait for the write lock held by another process (e.g. the keys command).
-            DefaultTimeout = 30,
+            // Microsoft.Data.Sqlite retries a busy statement for this many seconds (0 would be for ever),
+            // and each try waits in SQLite's own busy handler for as long (busy_timeout, set per connection).
+            DefaultTimeout = (int)wait.TotalSeconds,
         }.ToString();
     }
+
+    /// <summary>Whole seconds, at least one: Microsoft.Data.Sqlite counts its retries in seconds and takes 0 as no limit.</summary>
+    public static bool IsValidBusyTimeout(TimeSpan wait) => wait >= TimeSpan.FromSeconds(1) && wait.Ticks % TimeSpan.TicksPerSecond == 0;
+
+    /// <summary>How long a write waits for another process's write lock.</summary>
+    public TimeSpan BusyTimeout { get; }
 
     public string Path { get; }
 
     public string ConnectionString { get; }
 
     /// <summary>Opens a connection with the per-connection settings applied.</summary>
-    public SqliteConnection Open() => Open(ConnectionString, "");
+    public SqliteConnection Open() => Open(ConnectionString, BusyTimeout, "");
 
     /// <summary>
     /// Opens a connection for reads only: SQLite refuses any write made through it. It is not pooled,
@@ -43,18 +65,18 @@ public sealed class SqliteDatabase
     /// again, where copying them costs a few microseconds.
     /// </summary>
     public SqliteConnection OpenReader(bool mapped) =>
-        Open(new SqliteConnectionStringBuilder(ConnectionString) { Pooling = false }.ToString(),
+        Open(new SqliteConnectionStringBuilder(ConnectionString) { Pooling = false }.ToString(), BusyTimeout,
             $"PRAGMA query_only = 1; PRAGMA mmap_size = {(mapped ? MaxMappedBytes : 0)};");
 
     /// <summary>SQLite's default ceiling on mmap_size (SQLITE_MAX_MMAP_SIZE).</summary>
     private const long MaxMappedBytes = 0x7fff0000;
 
-    private static SqliteConnection Open(string connectionString, string morePragmas)
+    private static SqliteConnection Open(string connectionString, TimeSpan busyTimeout, string morePragmas)
     {
         var connection = new SqliteConnection(connectionString);
         connection.Open();
         using var pragma = connection.CreateCommand();
-        pragma.CommandText = "PRAGMA synchronous = FULL; PRAGMA busy_timeout = 30000; " + morePragmas;
+        pragma.CommandText = $"PRAGMA synchronous = FULL; PRAGMA busy_timeout = {(long)busyTimeout.TotalMilliseconds}; " + morePragmas;
         pragma.ExecuteNonQuery();
         return connection;
     }
