@@ -137,6 +137,60 @@ public sealed class GroupCommitTests
         Assert.False(await writer.HasPool("q1"));
     }
 
+    [Fact]
+    public async Task ACallerThatBlocksOnceAnswered_HoldsUpNeitherTheWriterNorLaterGroups()
+    {
+        await using var writer = await HeldWriter.StartAsync();
+        using var gate = new ManualResetEventSlim();
+        // The caller's code after its await runs where the task completes: here it blocks there.
+        var blocking = writer.InsertPool("p1").ContinueWith(t => gate.Wait(HeldWriter.Limit), TaskContinuationOptions.ExecuteSynchronously);
+        await writer.ReleaseAsync();
+
+        // Answered while the first caller still blocks: its group committed and the writer went on.
+        Assert.True(await writer.InsertPool("p2"));
+        Assert.True(await writer.HasPool("p1"));
+        Assert.False(blocking.IsCompleted);
+        gate.Set();
+        Assert.True(await blocking.WaitAsync(HeldWriter.Limit));
+    }
+
+    [Fact]
+    public async Task ACallerThatBlocksOnItsRefusal_DoesNotHoldUpTheRestOfItsGroup()
+    {
+        await using var writer = await HeldWriter.StartAsync();
+        using var gate = new ManualResetEventSlim();
+        // The writer finds the refusal in the middle of the group; the caller is told elsewhere.
+        var refused = writer.Write(_ => throw DomainErrors.AlreadyExists("pool", "p0"))
+            .ContinueWith(t => gate.Wait(HeldWriter.Limit) && t.IsFaulted, TaskContinuationOptions.ExecuteSynchronously);
+        var after = writer.InsertPool("p1");
+        await writer.ReleaseAsync();
+
+        Assert.True(await after);
+        Assert.False(refused.IsCompleted);
+        gate.Set();
+        Assert.True(await refused.WaitAsync(HeldWriter.Limit));
+    }
+
+    [Fact]
+    public async Task ACallerThatGaveUpBeforeItsUnitRan_IsToldElsewhere_AndTheWriterGoesOn()
+    {
+        await using var writer = await HeldWriter.StartAsync();
+        using var gate = new ManualResetEventSlim();
+        using var giveUp = new CancellationTokenSource();
+        var ran = false;
+        var cancelled = writer.Store.WriteAsync(_ => Task.FromResult(ran = true), giveUp.Token)
+            .ContinueWith(t => gate.Wait(HeldWriter.Limit) && t.IsCanceled, TaskContinuationOptions.ExecuteSynchronously);
+        giveUp.Cancel();
+        var after = writer.InsertPool("p1");
+        await writer.ReleaseAsync();
+
+        Assert.True(await after);
+        Assert.False(cancelled.IsCompleted);
+        gate.Set();
+        Assert.True(await cancelled.WaitAsync(HeldWriter.Limit));
+        Assert.False(ran);
+    }
+
     /// <summary>A unit that inserts a pool, counting how many times the writer runs it.</summary>
     private sealed class CountedInsert
     {
