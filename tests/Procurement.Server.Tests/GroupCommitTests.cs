@@ -141,54 +141,64 @@ public sealed class GroupCommitTests
     public async Task ACallerThatBlocksOnceAnswered_HoldsUpNeitherTheWriterNorLaterGroups()
     {
         await using var writer = await HeldWriter.StartAsync();
-        using var gate = new ManualResetEventSlim();
-        // The caller's code after its await runs where the task completes: here it blocks there.
-        var blocking = writer.InsertPool("p1").ContinueWith(t => gate.Wait(HeldWriter.Limit), TaskContinuationOptions.ExecuteSynchronously);
+        var blocking = new BlockingCaller(writer.InsertPool("p1"), t => t.IsCompletedSuccessfully);
         await writer.ReleaseAsync();
 
         // Answered while the first caller still blocks: its group committed and the writer went on.
         Assert.True(await writer.InsertPool("p2"));
         Assert.True(await writer.HasPool("p1"));
-        Assert.False(blocking.IsCompleted);
-        gate.Set();
-        Assert.True(await blocking.WaitAsync(HeldWriter.Limit));
+        await blocking.LetGoAsync();
     }
 
     [Fact]
     public async Task ACallerThatBlocksOnItsRefusal_DoesNotHoldUpTheRestOfItsGroup()
     {
         await using var writer = await HeldWriter.StartAsync();
-        using var gate = new ManualResetEventSlim();
         // The writer finds the refusal in the middle of the group; the caller is told elsewhere.
-        var refused = writer.Write(_ => throw DomainErrors.AlreadyExists("pool", "p0"))
-            .ContinueWith(t => gate.Wait(HeldWriter.Limit) && t.IsFaulted, TaskContinuationOptions.ExecuteSynchronously);
+        var refused = new BlockingCaller(writer.Write(_ => throw DomainErrors.AlreadyExists("pool", "p0")), t => t.IsFaulted);
         var after = writer.InsertPool("p1");
         await writer.ReleaseAsync();
 
         Assert.True(await after);
-        Assert.False(refused.IsCompleted);
-        gate.Set();
-        Assert.True(await refused.WaitAsync(HeldWriter.Limit));
+        await refused.LetGoAsync();
     }
 
     [Fact]
     public async Task ACallerThatGaveUpBeforeItsUnitRan_IsToldElsewhere_AndTheWriterGoesOn()
     {
         await using var writer = await HeldWriter.StartAsync();
-        using var gate = new ManualResetEventSlim();
         using var giveUp = new CancellationTokenSource();
         var ran = false;
-        var cancelled = writer.Store.WriteAsync(_ => Task.FromResult(ran = true), giveUp.Token)
-            .ContinueWith(t => gate.Wait(HeldWriter.Limit) && t.IsCanceled, TaskContinuationOptions.ExecuteSynchronously);
+        var cancelled = new BlockingCaller(writer.Store.WriteAsync(_ => Task.FromResult(ran = true), giveUp.Token), t => t.IsCanceled);
         giveUp.Cancel();
         var after = writer.InsertPool("p1");
         await writer.ReleaseAsync();
 
         Assert.True(await after);
-        Assert.False(cancelled.IsCompleted);
-        gate.Set();
-        Assert.True(await cancelled.WaitAsync(HeldWriter.Limit));
+        await cancelled.LetGoAsync();
         Assert.False(ran);
+    }
+
+    /// <summary>
+    /// A caller whose code after its await blocks until let go. It runs where the call's task
+    /// completes, as an <c>await</c> continuation does: that must never be the writer.
+    /// </summary>
+    private sealed class BlockingCaller
+    {
+        private readonly ManualResetEventSlim _gate = new();
+        private readonly Task<bool> _continued;
+
+        public BlockingCaller(Task call, Func<Task, bool> expected) =>
+            _continued = call.ContinueWith(t => _gate.Wait(HeldWriter.Limit) && expected(t), TaskContinuationOptions.ExecuteSynchronously);
+
+        /// <summary>Asserts the caller is still blocked, lets it go, and that it saw the outcome expected.</summary>
+        public async Task LetGoAsync()
+        {
+            Assert.False(_continued.IsCompleted);
+            _gate.Set();
+            Assert.True(await _continued.WaitAsync(HeldWriter.Limit));
+            _gate.Dispose();
+        }
     }
 
     /// <summary>A unit that inserts a pool, counting how many times the writer runs it.</summary>
