@@ -174,7 +174,7 @@ public sealed class AllocationServiceTests : IAsyncLifetime
     public async Task Release_AfterTheEndTimePassed_ReturnsItExpiredAtItsEnd_NotReleased()
     {
         // The background sweep never comes round here: the release's own sweep has to end it first.
-        await using var server = await ServerHarness.StartAsync(extraArgs: ["--Procurement:SweepInterval=3650.00:00:00"]);
+        await using var server = await ServerHarness.StartAsync(extraArgs: ["--Procurement:SweepInterval=49.00:00:00"]);
         await Fixtures.CreatePoolsAsync(server, h100Capacity: 10, h200Capacity: 10);
         var a = await Fixtures.CreateActiveContractAsync(server, "lab-a", Fixtures.H100Terms(server.Clock.GetUtcNow(), 0, 10));
         var timed = (await server.OperatorAllocations.RequestAllocationAsync(new RequestAllocationRequest

@@ -5,7 +5,6 @@ using Procurement.Server.Auth;
 using Procurement.Server.ErrorHandling;
 using Procurement.Server.Services;
 using Procurement.Storage;
-using Procurement.Storage.Sqlite;
 
 namespace Procurement.Server.Hosting;
 
@@ -62,10 +61,8 @@ public static class ProcurementHost
 
     public static void AddProcurement(IServiceCollection services, IConfiguration configuration)
     {
-        services.AddOptions<ServerOptions>().Bind(configuration.GetSection(ServerOptions.Section))
-            .Validate(o => SqliteDatabase.IsValidBusyTimeout(o.SqliteBusyTimeout),
-                "Procurement:SqliteBusyTimeout must be a whole number of seconds, at least 1 (e.g. 00:00:30).")
-            .ValidateOnStart();
+        services.AddOptions<ServerOptions>().Bind(configuration.GetSection(ServerOptions.Section)).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<ServerOptions>, ServerOptionsValidator>();
         services.AddSingleton(TimeProvider.System);
         // SQLite file by default; PostgreSQL for --db postgres://… (several replicas on one database).
         services.AddSingleton<IProcurementStore>(sp =>
