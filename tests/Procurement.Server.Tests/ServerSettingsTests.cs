@@ -22,22 +22,15 @@ public sealed class ServerSettingsTests
     [InlineData("WriterReportInterval=-00:00:01", "Procurement:WriterReportInterval must be zero (off) or at most 49 days (e.g. 00:00:10)")]
     [InlineData("WriterReportInterval=60.00:00:00", "Procurement:WriterReportInterval must be zero (off) or at most 49 days (e.g. 00:00:10)")]
     [InlineData("IdempotencyRetention=3651.00:00:00", "Procurement:IdempotencyRetention must be at most 3650 days (e.g. 7.00:00:00)")]
-    public async Task ASettingTheServerCouldNotRunWith_StopsItFromStarting_NamingIt(string setting, string message)
+    public async Task ASettingTheServerCouldNotRunWith_StopsItFromStarting_NamingIt(string setting, string message) =>
+        Assert.Contains(message, (await StartFailsAsync($"--Procurement:{setting}")).Message);
+
+    [Fact]
+    public async Task SeveralBadSettings_AreNamedInOneMessage()
     {
-        var folder = Path.Combine(Path.GetTempPath(), "procurement-tests", Guid.NewGuid().ToString("N"));
-        Directory.CreateDirectory(folder);
-        try
-        {
-            await using var app = ProcurementHost.Build(
-                ["--db", Path.Combine(folder, "procurement.db"), "--urls", "http://127.0.0.1:0", $"--Procurement:{setting}"]);
-            var e = await Assert.ThrowsAsync<OptionsValidationException>(() => app.StartAsync());
-            Assert.Contains(message, e.Message);
-        }
-        finally
-        {
-            SqliteConnection.ClearAllPools();
-            Directory.Delete(folder, recursive: true);
-        }
+        var e = await StartFailsAsync("--Procurement:SweepInterval=00:00:00", "--Procurement:SqliteBusyTimeout=00:00:00");
+        Assert.Contains("Procurement:SweepInterval must be", e.Message);
+        Assert.Contains("Procurement:SqliteBusyTimeout must be", e.Message);
     }
 
     [Fact]
@@ -56,6 +49,23 @@ public sealed class ServerSettingsTests
         foreach (var service in server.Services.GetServices<IHostedService>().OfType<BackgroundService>())
         {
             Assert.False(service.ExecuteTask?.IsFaulted ?? false, $"{service.GetType().Name} failed: {service.ExecuteTask?.Exception}");
+        }
+    }
+
+    /// <summary>Starts a server on a temp file with <paramref name="settings"/>; returns why it refused to start.</summary>
+    private static async Task<OptionsValidationException> StartFailsAsync(params string[] settings)
+    {
+        var folder = Path.Combine(Path.GetTempPath(), "procurement-tests", Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(folder);
+        try
+        {
+            await using var app = ProcurementHost.Build(["--db", Path.Combine(folder, "procurement.db"), "--urls", "http://127.0.0.1:0", .. settings]);
+            return await Assert.ThrowsAsync<OptionsValidationException>(() => app.StartAsync());
+        }
+        finally
+        {
+            SqliteConnection.ClearAllPools();
+            Directory.Delete(folder, recursive: true);
         }
     }
 

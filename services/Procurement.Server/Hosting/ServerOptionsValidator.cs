@@ -12,7 +12,10 @@ public sealed class ServerOptionsValidator : IValidateOptions<ServerOptions>
     /// <summary>The longest period a <see cref="PeriodicTimer"/> takes (2^32 − 2 ms, about 49.7 days).</summary>
     public static readonly TimeSpan MaxTimerPeriod = TimeSpan.FromMilliseconds(uint.MaxValue - 1);
 
-    /// <summary>The longest retention whose cut-off (now minus it) stays a representable time for millennia.</summary>
+    /// <summary>
+    /// Ten years: no caller retries a request that late, and an unbounded value would put the janitor's
+    /// cut-off (now minus the retention) before the first representable time and stop it.
+    /// </summary>
     public static readonly TimeSpan MaxIdempotencyRetention = TimeSpan.FromDays(3650);
 
     public ValidateOptionsResult Validate(string? name, ServerOptions options)

@@ -51,7 +51,7 @@ public sealed class SqliteDatabase
     public string ConnectionString { get; }
 
     /// <summary>Opens a connection with the per-connection settings applied.</summary>
-    public SqliteConnection Open() => Open(ConnectionString, BusyTimeout, "");
+    public SqliteConnection Open() => Open(ConnectionString, "");
 
     /// <summary>
     /// Opens a connection for reads only: SQLite refuses any write made through it. It is not pooled,
@@ -65,18 +65,18 @@ public sealed class SqliteDatabase
     /// again, where copying them costs a few microseconds.
     /// </summary>
     public SqliteConnection OpenReader(bool mapped) =>
-        Open(new SqliteConnectionStringBuilder(ConnectionString) { Pooling = false }.ToString(), BusyTimeout,
+        Open(new SqliteConnectionStringBuilder(ConnectionString) { Pooling = false }.ToString(),
             $"PRAGMA query_only = 1; PRAGMA mmap_size = {(mapped ? MaxMappedBytes : 0)};");
 
     /// <summary>SQLite's default ceiling on mmap_size (SQLITE_MAX_MMAP_SIZE).</summary>
     private const long MaxMappedBytes = 0x7fff0000;
 
-    private static SqliteConnection Open(string connectionString, TimeSpan busyTimeout, string morePragmas)
+    private SqliteConnection Open(string connectionString, string morePragmas)
     {
         var connection = new SqliteConnection(connectionString);
         connection.Open();
         using var pragma = connection.CreateCommand();
-        pragma.CommandText = $"PRAGMA synchronous = FULL; PRAGMA busy_timeout = {(long)busyTimeout.TotalMilliseconds}; " + morePragmas;
+        pragma.CommandText = $"PRAGMA synchronous = FULL; PRAGMA busy_timeout = {(long)BusyTimeout.TotalMilliseconds}; " + morePragmas;
         pragma.ExecuteNonQuery();
         return connection;
     }

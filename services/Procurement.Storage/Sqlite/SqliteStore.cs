@@ -329,18 +329,18 @@ public sealed partial class SqliteStore : IProcurementStore, IAsyncDisposable
     /// </summary>
     private static void Answer(List<WorkItem> succeeded)
     {
-        var done = succeeded.ToArray();
-        var shares = Math.Min(Environment.ProcessorCount, done.Length);
+        // The list is the group's own and nothing changes it after this.
+        var shares = Math.Min(Environment.ProcessorCount, succeeded.Count);
         for (var share = 0; share < shares; share++)
         {
-            var (from, to) = (done.Length * share / shares, done.Length * (share + 1) / shares);
+            var (from, to) = (succeeded.Count * share / shares, succeeded.Count * (share + 1) / shares);
             ThreadPool.UnsafeQueueUserWorkItem(static state =>
             {
                 for (var i = state.From; i < state.To; i++)
                 {
                     state.Done[i].Complete();
                 }
-            }, (Done: done, From: from, To: to), preferLocal: false);
+            }, (Done: succeeded, From: from, To: to), preferLocal: false);
         }
     }
 
