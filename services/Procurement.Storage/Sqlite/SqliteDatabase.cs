@@ -54,7 +54,8 @@ public sealed class SqliteDatabase
     public SqliteConnection Open() => Open(ConnectionString, "");
 
     /// <summary>
-    /// Opens a connection for reads only: SQLite refuses any write made through it. It is not pooled,
+    /// Opens a connection for reads only: SQLite refuses any write made through it, and it never creates
+    /// the file (with the file gone it fails to open, rather than reading an empty database). It is not pooled,
     /// so the setting never reaches a connection someone else opens; the store keeps it open instead.
     /// A <paramref name="mapped"/> reader maps the file (shared by every reader, in the OS page cache)
     /// instead of copying pages into a private cache: a month's statement reads millions of index
@@ -65,7 +66,7 @@ public sealed class SqliteDatabase
     /// again, where copying them costs a few microseconds.
     /// </summary>
     public SqliteConnection OpenReader(bool mapped) =>
-        Open(new SqliteConnectionStringBuilder(ConnectionString) { Pooling = false }.ToString(),
+        Open(new SqliteConnectionStringBuilder(ConnectionString) { Pooling = false, Mode = SqliteOpenMode.ReadOnly }.ToString(),
             $"PRAGMA query_only = 1; PRAGMA mmap_size = {(mapped ? MaxMappedBytes : 0)};");
 
     /// <summary>SQLite's default ceiling on mmap_size (SQLITE_MAX_MMAP_SIZE).</summary>

@@ -72,7 +72,16 @@ public sealed partial class SqliteStore : IProcurementStore, IAsyncDisposable
     {
         cancellationToken.ThrowIfCancellationRequested();
         var readers = snapshot ? _readers : _statementReaders;
-        var reader = readers.TryPop(out var idle) ? idle : new PreparedCommands(_database.OpenReader(mapped: snapshot));
+        PreparedCommands reader;
+        try
+        {
+            reader = readers.TryPop(out var idle) ? idle : new PreparedCommands(_database.OpenReader(mapped: snapshot));
+        }
+        catch (Exception ex)
+        {
+            throw Classify(ex);
+        }
+
         var connection = (SqliteConnection)reader.Connection;
         try
         {
@@ -95,11 +104,17 @@ public sealed partial class SqliteStore : IProcurementStore, IAsyncDisposable
             ReturnReader(readers, reader);
             return result;
         }
-        catch
+        catch (Exception ex)
         {
             // A read that failed part-way may leave its connection in any state; it is not reused.
             Close(reader);
-            throw;
+            var classified = Classify(ex);
+            if (ReferenceEquals(classified, ex))
+            {
+                throw;
+            }
+
+            throw classified;
         }
     }
 
@@ -413,7 +428,10 @@ public sealed partial class SqliteStore : IProcurementStore, IAsyncDisposable
         succeeded.Clear();
     }
 
-    /// <summary>A unit that failed because the file could not take its writes (full, unreadable) is retryable, and wrote nothing.</summary>
+    /// <summary>
+    /// A unit or read that failed because the file could not be opened, read or written (gone, full, an
+    /// I/O error) is retryable and wrote nothing: clients are told UNAVAILABLE, not INTERNAL.
+    /// </summary>
     private static Exception Classify(Exception ex) =>
         ex is SqliteException { SqliteErrorCode: SQLitePCL.raw.SQLITE_FULL or SQLitePCL.raw.SQLITE_IOERR or SQLitePCL.raw.SQLITE_CANTOPEN }
             ? new StorageUnavailableException(ex)
