@@ -67,7 +67,6 @@ public sealed class BenchServer : IAsyncDisposable
         }
 
         info.Environment["PROCUREMENT_BOOTSTRAP_OPERATOR_KEY"] = Key;
-        info.Environment["DOTNET_gcServer"] = "1";
         _process = Process.Start(info)!;
         _process.OutputDataReceived += (_, e) => { if (e.Data?.Contains("SQLite writer over", StringComparison.Ordinal) == true) Console.Error.WriteLine($"[server] {e.Data}"); };
         _process.ErrorDataReceived += (_, e) => { if (e.Data is { Length: > 0 }) Console.Error.WriteLine($"[server] {e.Data}"); };
