@@ -77,9 +77,9 @@ public sealed partial class SqliteStore : IProcurementStore, IAsyncDisposable
         {
             reader = readers.TryPop(out var idle) ? idle : new PreparedCommands(_database.OpenReader(mapped: snapshot));
         }
-        catch (Exception ex)
+        catch (Exception ex) when (IsUnavailable(ex))
         {
-            throw Classify(ex);
+            throw new StorageUnavailableException(ex);
         }
 
         var connection = (SqliteConnection)reader.Connection;
@@ -108,13 +108,12 @@ public sealed partial class SqliteStore : IProcurementStore, IAsyncDisposable
         {
             // A read that failed part-way may leave its connection in any state; it is not reused.
             Close(reader);
-            var classified = Classify(ex);
-            if (ReferenceEquals(classified, ex))
+            if (IsUnavailable(ex))
             {
-                throw;
+                throw new StorageUnavailableException(ex);
             }
 
-            throw classified;
+            throw;
         }
     }
 
@@ -432,10 +431,10 @@ public sealed partial class SqliteStore : IProcurementStore, IAsyncDisposable
     /// A unit or read that failed because the file could not be opened, read or written (gone, full, an
     /// I/O error) is retryable and wrote nothing: clients are told UNAVAILABLE, not INTERNAL.
     /// </summary>
-    private static Exception Classify(Exception ex) =>
-        ex is SqliteException { SqliteErrorCode: SQLitePCL.raw.SQLITE_FULL or SQLitePCL.raw.SQLITE_IOERR or SQLitePCL.raw.SQLITE_CANTOPEN }
-            ? new StorageUnavailableException(ex)
-            : ex;
+    private static bool IsUnavailable(Exception ex) =>
+        ex is SqliteException { SqliteErrorCode: SQLitePCL.raw.SQLITE_FULL or SQLitePCL.raw.SQLITE_IOERR or SQLitePCL.raw.SQLITE_CANTOPEN };
+
+    private static Exception Classify(Exception ex) => IsUnavailable(ex) ? new StorageUnavailableException(ex) : ex;
 
     private static async Task RunAsync(DbScope scope, string sql)
     {
