@@ -16,6 +16,13 @@ public sealed partial class PostgresStore : IProcurementStore, IAsyncDisposable
     public const int MaxAttempts = 10;
     private const string Channel = "procurement_commits";
 
+    /// <summary>
+    /// How long one wait for a notification lasts before the listener looks again at whether the store is
+    /// stopping. Npgsql loses a cancellation that lands between its wait's check of the token and the
+    /// start of its read (npgsql#2507); the bound makes such a loss cost at most this long at shutdown.
+    /// </summary>
+    internal static readonly TimeSpan ListenWaitLimit = TimeSpan.FromSeconds(1);
+
     private readonly NpgsqlDataSource _dataSource;
     private readonly ILogger<PostgresStore> _logger;
     private readonly CancellationTokenSource _stopping = new();
@@ -163,7 +170,7 @@ public sealed partial class PostgresStore : IProcurementStore, IAsyncDisposable
                 await connection.ExecuteAsync($"LISTEN {Channel}");
                 while (!_stopping.IsCancellationRequested)
                 {
-                    await connection.WaitAsync(_stopping.Token);
+                    await connection.WaitAsync(ListenWaitLimit, _stopping.Token);
                 }
             }
             catch (OperationCanceledException) when (_stopping.IsCancellationRequested)
@@ -173,7 +180,7 @@ public sealed partial class PostgresStore : IProcurementStore, IAsyncDisposable
             catch (Exception e)
             {
                 Log.ListenFailed(_logger, e);
-                await Task.Delay(1000).ConfigureAwait(false);
+                await Task.Delay(1000, _stopping.Token).ConfigureAwait(false);
             }
         }
     }
