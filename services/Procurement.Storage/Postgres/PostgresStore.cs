@@ -18,8 +18,9 @@ public sealed partial class PostgresStore : IProcurementStore, IAsyncDisposable
 
     /// <summary>
     /// How long one wait for a notification lasts before the listener looks again at whether the store is
-    /// stopping. Npgsql loses a cancellation that lands between its wait's check of the token and the
-    /// start of its read (npgsql#2507); the bound makes such a loss cost at most this long at shutdown.
+    /// stopping. A cancelled wait once never ended (a CI run hung in a store's dispose, the listener still
+    /// reading); Npgsql has had such a window between a wait's check of its token and the start of its
+    /// read (npgsql#2507). The bound makes a lost cancellation cost at most this long at shutdown.
     /// </summary>
     internal static readonly TimeSpan ListenWaitLimit = TimeSpan.FromSeconds(1);
 
