@@ -37,6 +37,8 @@ public sealed class BackupTests
         await Invariants.CheckPoolAsync(copyClient, deal.H100, 500, reserved);
         Assert.Equal(0, await copy.TerminateAsync());
         Assert.Equal("ok", Invariants.IntegrityCheck(restored));
+        await server.TerminateAsync();
+        Directory.Delete(folder, recursive: true);
     }
 
     private static async Task<int> RunServerCommandAsync(params string[] args)

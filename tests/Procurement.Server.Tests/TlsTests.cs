@@ -24,7 +24,7 @@ public sealed class TlsTests
             await File.WriteAllBytesAsync(pfx, cert.Export(X509ContentType.Pfx, "pw"));
         }
 
-        await using var app = ProcurementHost.Build(
+        var app = ProcurementHost.Build(
         [
             "--db", Path.Combine(folder, "p.db"), "--urls", "https://127.0.0.1:0",
             $"--Kestrel:Certificates:Default:Path={pfx}", "--Kestrel:Certificates:Default:Password=pw",
@@ -43,6 +43,8 @@ public sealed class TlsTests
         finally
         {
             await app.StopAsync();
+            await app.DisposeAsync();
+            Directory.Delete(folder, recursive: true);
         }
     }
 }
