@@ -72,21 +72,12 @@ public sealed partial class SqliteStore : IProcurementStore, IAsyncDisposable
     {
         cancellationToken.ThrowIfCancellationRequested();
         var readers = snapshot ? _readers : _statementReaders;
-        PreparedCommands reader;
+        PreparedCommands? reader = null;
         try
         {
             reader = readers.TryPop(out var idle) ? idle : new PreparedCommands(_database.OpenReader(mapped: snapshot));
-        }
-        catch (Exception ex) when (IsUnavailable(ex))
-        {
-            throw new StorageUnavailableException(ex);
-        }
-
-        var connection = (SqliteConnection)reader.Connection;
-        try
-        {
             T result;
-            var scope = new DbScope(connection, null, cancellationToken, SqliteDialect.Instance, Commands: reader, Committed: snapshot ? _committed : null);
+            var scope = new DbScope((SqliteConnection)reader.Connection, null, cancellationToken, SqliteDialect.Instance, Commands: reader, Committed: snapshot ? _committed : null);
             if (snapshot)
             {
                 // A deferred BEGIN, so a read never takes the write lock (an IMMEDIATE one would queue
@@ -107,7 +98,11 @@ public sealed partial class SqliteStore : IProcurementStore, IAsyncDisposable
         catch (Exception ex)
         {
             // A read that failed part-way may leave its connection in any state; it is not reused.
-            Close(reader);
+            if (reader is not null)
+            {
+                Close(reader);
+            }
+
             if (IsUnavailable(ex))
             {
                 throw new StorageUnavailableException(ex);
