@@ -23,12 +23,12 @@ public sealed class ServerOptionsValidator : IValidateOptions<ServerOptions>
         List<string> failures = [];
         if (options.SweepInterval <= TimeSpan.Zero || options.SweepInterval > MaxTimerPeriod)
         {
-            failures.Add($"Procurement:SweepInterval must be more than zero and at most 49 days (e.g. 00:00:01); it is {options.SweepInterval}.");
+            failures.Add($"Procurement:SweepInterval must be more than zero and at most {MaxTimerPeriod} (about 49.7 days; e.g. 00:00:01); it is {options.SweepInterval}.");
         }
 
         if (options.WriterReportInterval < TimeSpan.Zero || options.WriterReportInterval > MaxTimerPeriod)
         {
-            failures.Add($"Procurement:WriterReportInterval must be zero (off) or at most 49 days (e.g. 00:00:10); it is {options.WriterReportInterval}.");
+            failures.Add($"Procurement:WriterReportInterval must be zero (off) or at most {MaxTimerPeriod} (about 49.7 days; e.g. 00:00:10); it is {options.WriterReportInterval}.");
         }
 
         if (options.IdempotencyRetention > MaxIdempotencyRetention)
