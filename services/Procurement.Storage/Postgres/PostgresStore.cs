@@ -174,8 +174,10 @@ public sealed partial class PostgresStore : IProcurementStore, IAsyncDisposable
                     await connection.WaitAsync(ListenWaitLimit, _stopping.Token);
                 }
             }
-            catch (OperationCanceledException) when (_stopping.IsCancellationRequested)
+            catch (Exception) when (_stopping.IsCancellationRequested)
             {
+                // Shutting down: Npgsql may answer the cancelled wait with an error of its own rather
+                // than a cancellation, and that is no failure to log or reconnect after.
                 return;
             }
             catch (Exception e)
