@@ -1,3 +1,4 @@
+using System.Globalization;
 using Microsoft.Extensions.Options;
 using Procurement.Storage.Sqlite;
 
@@ -12,6 +13,9 @@ public sealed class ServerOptionsValidator : IValidateOptions<ServerOptions>
     /// <summary>The longest period a <see cref="PeriodicTimer"/> takes (2^32 − 2 ms, about 49.7 days).</summary>
     public static readonly TimeSpan MaxTimerPeriod = TimeSpan.FromMilliseconds(uint.MaxValue - 1);
 
+    // As an operator types it (49.17:02:47.294); TimeSpan's own format pads the fraction to seven digits.
+    private static readonly string MaxTimerPeriodText = MaxTimerPeriod.ToString(@"d\.hh\:mm\:ss\.fff", CultureInfo.InvariantCulture);
+
     /// <summary>
     /// Ten years: no caller retries a request that late, and an unbounded value would put the janitor's
     /// cut-off (now minus the retention) before the first representable time and stop it.
@@ -23,12 +27,12 @@ public sealed class ServerOptionsValidator : IValidateOptions<ServerOptions>
         List<string> failures = [];
         if (options.SweepInterval <= TimeSpan.Zero || options.SweepInterval > MaxTimerPeriod)
         {
-            failures.Add($"Procurement:SweepInterval must be more than zero and at most {MaxTimerPeriod} (about 49.7 days; e.g. 00:00:01); it is {options.SweepInterval}.");
+            failures.Add($"Procurement:SweepInterval must be more than zero and at most {MaxTimerPeriodText} (about 49.7 days; e.g. 00:00:01); it is {options.SweepInterval}.");
         }
 
         if (options.WriterReportInterval < TimeSpan.Zero || options.WriterReportInterval > MaxTimerPeriod)
         {
-            failures.Add($"Procurement:WriterReportInterval must be zero (off) or at most {MaxTimerPeriod} (about 49.7 days; e.g. 00:00:10); it is {options.WriterReportInterval}.");
+            failures.Add($"Procurement:WriterReportInterval must be zero (off) or at most {MaxTimerPeriodText} (about 49.7 days; e.g. 00:00:10); it is {options.WriterReportInterval}.");
         }
 
         if (options.IdempotencyRetention > MaxIdempotencyRetention)
