@@ -452,7 +452,7 @@ static async Task<double> PairsPerSecondAsync(int callers, int seconds, Func<int
 static async Task<(double P50, double P99, double Achieved)> LatencyAtRateAsync(IAdmissionCaller client, List<string> contracts, string pool, double pairsPerSecond, int seconds)
 {
     // Open loop: requests start on a fixed schedule whatever the latency, as independent clients would send them.
-    var latencies = new System.Collections.Concurrent.ConcurrentBag<double>();
+    var latencies = new System.Collections.Concurrent.ConcurrentBag<(double StartSeconds, double Ms)>();
     var interval = TimeSpan.FromSeconds(1 / Math.Max(1, pairsPerSecond));
     var pending = new List<Task>();
     var watch = Stopwatch.StartNew();
@@ -468,16 +468,23 @@ static async Task<(double P50, double P99, double Achieved)> LatencyAtRateAsync(
         var contract = contracts[n++ % contracts.Count];
         pending.Add(Task.Run(async () =>
         {
+            var startSeconds = watch.Elapsed.TotalSeconds;
             var started = Stopwatch.GetTimestamp();
             var id = await client.RequestAsync(contract, pool);
-            latencies.Add(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+            latencies.Add((startSeconds, Stopwatch.GetElapsedTime(started).TotalMilliseconds));
             await client.ReleaseAsync(id);
         }));
     }
 
     await Task.WhenAll(pending);
-    var sorted = latencies.Order().ToList();
-    return (sorted[sorted.Count / 2], sorted[(int)(sorted.Count * 0.99)], n / watch.Elapsed.TotalSeconds);
+    var sorted = latencies.Select(l => l.Ms).Order().ToList();
+    var (p50, p99) = (sorted[sorted.Count / 2], sorted[(int)(sorted.Count * 0.99)]);
+    // Whether the tail is a stall (slow requests bunched in a second or two) or spread over the window.
+    var slow = latencies.Where(l => l.Ms > 10 * p50).GroupBy(l => (int)l.StartSeconds).OrderBy(g => g.Key)
+        .Select(g => FormattableString.Invariant($"{g.Key}s: {g.Count()} (max {g.Max(l => l.Ms):F0} ms)"));
+    Console.Error.WriteLine(FormattableString.Invariant(
+        $"latency: p50 {p50:F2} ms, p99 {p99:F2} ms, p99.9 {sorted[(int)(sorted.Count * 0.999)]:F2} ms, max {sorted[^1]:F2} ms; over 10× p50 by second of start: {string.Join(", ", slow)}"));
+    return (p50, p99, n / watch.Elapsed.TotalSeconds);
 }
 
 static async Task<double> IngestionAsync(List<ProcurementClient> clients, string contract, string pool, int streams, int total)
