@@ -163,7 +163,7 @@ public sealed class AllocationsClient(AllocationService.AllocationServiceClient 
     private Task<TResponse> Mutate<TRequest, TResponse>(TRequest request, Func<CallOptions, AsyncUnaryCall<TResponse>> call, CancellationToken ct)
         where TRequest : Google.Protobuf.IMessage
     {
-        RequestIds.Ensure(request);
+        RequestIds.Ensure(request, runner.Options.TimeProvider);
         return runner.UnaryAsync(CallKind.Mutation, call, ct);
     }
 }

@@ -77,7 +77,7 @@ public sealed class ContractsClient(ContractService.ContractServiceClient stub, 
     private Task<TResponse> Mutate<TRequest, TResponse>(TRequest request, Func<Grpc.Core.CallOptions, Grpc.Core.AsyncUnaryCall<TResponse>> call, CancellationToken ct)
         where TRequest : Google.Protobuf.IMessage
     {
-        RequestIds.Ensure(request);
+        RequestIds.Ensure(request, runner.Options.TimeProvider);
         return runner.UnaryAsync(CallKind.Mutation, call, ct);
     }
 }

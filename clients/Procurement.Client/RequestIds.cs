@@ -9,12 +9,12 @@ namespace Procurement.Client;
 /// </summary>
 internal static class RequestIds
 {
-    public static T Ensure<T>(T request) where T : IMessage
+    public static T Ensure<T>(T request, TimeProvider time) where T : IMessage
     {
         var field = request.Descriptor.FindFieldByName("request_id");
         if (field is not null && string.IsNullOrEmpty((string)field.Accessor.GetValue(request)))
         {
-            field.Accessor.SetValue(request, Guid.CreateVersion7().ToString());
+            field.Accessor.SetValue(request, Guid.CreateVersion7(time.GetUtcNow()).ToString());
         }
 
         return request;

@@ -10,13 +10,13 @@ public sealed class SlaClient(SlaService.SlaServiceClient stub, CallRunner runne
 
     public async Task<Incident> RecordIncidentAsync(RecordIncidentRequest request, CancellationToken cancellationToken = default)
     {
-        RequestIds.Ensure(request);
+        RequestIds.Ensure(request, runner.Options.TimeProvider);
         return (await runner.UnaryAsync(CallKind.Mutation, o => stub.RecordIncidentAsync(request, o), cancellationToken)).Incident;
     }
 
     public async Task<Incident> ResolveIncidentAsync(ResolveIncidentRequest request, CancellationToken cancellationToken = default)
     {
-        RequestIds.Ensure(request);
+        RequestIds.Ensure(request, runner.Options.TimeProvider);
         return (await runner.UnaryAsync(CallKind.Mutation, o => stub.ResolveIncidentAsync(request, o), cancellationToken)).Incident;
     }
 

@@ -10,7 +10,7 @@ using Procurement.Benchmarks;
 using Procurement.Client;
 
 // Benchmarks of the service against its own stack's limits, measured as ratios in one run.
-//   dotnet run -c Release --project tests/Procurement.Benchmarks [-- --seconds 5 --max-intervals 1000000 --callers 64 --open 5000 --rounds 3 --postgres CONN --only read|admission|ingestion|statement]
+//   dotnet run -c Release --project tests/Procurement.Benchmarks [-- --seconds 5 --max-intervals 1000000 --callers 64 --open 5000 --rounds 3 --postgres CONN --only read|admission|ingestion|statement --markdown docs/performance.md]
 var seconds = Arg("--seconds", 5);
 var maxIntervals = Arg("--max-intervals", 1_000_000);
 var callers = Arg("--callers", 64);
@@ -28,6 +28,13 @@ var postgres = args.SkipWhile(a => a != "--postgres").Skip(1).FirstOrDefault();
 // --only read|admission|ingestion|statement runs one group (for profiling); the default runs them all.
 // --callers changes the number of concurrent admission callers (64 is the measure the issue sets).
 var only = args.SkipWhile(a => a != "--only").Skip(1).FirstOrDefault();
+// --markdown FILE rewrites the table between FILE's markers, so the published table is always the harness's own.
+var markdown = args.SkipWhile(a => a != "--markdown").Skip(1).FirstOrDefault();
+if (markdown is not null && !PerformanceDoc.HasMarkers(markdown))
+{
+    Console.Error.WriteLine($"{markdown} has no {PerformanceDoc.Start} … {PerformanceDoc.End} markers to write the table between.");
+    return 2;
+}
 bool Runs(string group) => only is null || only == group;
 if (Runs("read") && !OnPath("h2load"))
 {
@@ -197,15 +204,15 @@ if (statementTimes.Count >= 2)
     rows.Add(("GetStatement growth", growth, "", "", "no faster than linear"));
 }
 
-Console.WriteLine($"| measure | result | baseline | ratio | target |");
-Console.WriteLine("| --- | --- | --- | --- | --- |");
-foreach (var r in rows)
+var table = PerformanceDoc.Table(rows, $"{Environment.ProcessorCount} cores, {Environment.OSVersion}, .NET {Environment.Version}; {seconds} s per throughput measure",
+    PerformanceDoc.Arguments(args), await PerformanceDoc.CommitAsync(root));
+Console.Write(table);
+if (markdown is not null)
 {
-    Console.WriteLine($"| {r.Measure} | {r.Result} | {r.Baseline} | {r.Ratio} | {r.Target} |");
+    PerformanceDoc.Write(markdown, table);
+    Console.Error.WriteLine($"table written to {markdown}");
 }
 
-Console.WriteLine();
-Console.WriteLine($"Machine: {Environment.ProcessorCount} cores, {Environment.OSVersion}, .NET {Environment.Version}; {seconds} s per throughput measure.");
 Directory.Delete(work, recursive: true);
 return 0;
 

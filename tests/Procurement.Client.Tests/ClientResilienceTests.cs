@@ -355,7 +355,8 @@ public sealed class ClientResilienceTests : IAsyncLifetime
         var contracts = provider.GetRequiredService<ContractsClient>();
         var e = await Assert.ThrowsAsync<ProcurementRpcException>(() => contracts.GetAsync("ctr_missing"));
         Assert.Equal(StatusCode.NotFound, e.StatusCode);
-        Assert.NotNull(provider.GetRequiredService<SlaClient>());
+        var sla = await Assert.ThrowsAsync<ProcurementRpcException>(() => provider.GetRequiredService<SlaClient>().GetReportAsync("ctr_missing", 2026, 1));
+        Assert.Equal(StatusCode.NotFound, sla.StatusCode);
     }
 
     private sealed class SyncProgress(List<long> values) : IProgress<long>

@@ -2,7 +2,7 @@ using Procurement.Domain.Allocations;
 
 namespace Procurement.Domain.Tests;
 
-/// <summary>Rules of DESIGN.md "Priority access and admission", on hand-built pools.</summary>
+/// <summary>Rules of docs/design.md, "Admission", on hand-built pools.</summary>
 public class AdmissionPolicyTests
 {
     private static readonly DateTimeOffset T0 = new(2026, 3, 1, 0, 0, 0, TimeSpan.Zero);

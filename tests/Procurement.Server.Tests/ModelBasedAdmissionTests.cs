@@ -11,7 +11,7 @@ namespace Procurement.Server.Tests;
 /// <summary>
 /// Seeded random sequences of requests, dry runs, replays, releases, capacity changes, suspensions
 /// and clock moves, applied both to the real service (gRPC, real SQLite) and to a small reference
-/// model written here from DESIGN.md. After every step the open allocations agree and I1–I4 hold.
+/// model written here from docs/design.md. After every step the open allocations agree and I1–I4 hold.
 /// Set PROCUREMENT_MODEL_SEED to replay one seed; a failure names its seed and step.
 /// </summary>
 public sealed class ModelBasedAdmissionTests(ITestOutputHelper output)

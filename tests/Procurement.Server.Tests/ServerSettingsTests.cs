@@ -43,7 +43,8 @@ public sealed class ServerSettingsTests
             "--Procurement:IdempotencyRetention=3650.00:00:00", "--Procurement:SqliteBusyTimeout=00:00:01",
         ]);
         await Fixtures.CreatePoolsAsync(server);
-        Assert.NotNull(await server.OperatorAllocations.GetPoolStatusAsync(new GetPoolStatusRequest { PoolId = Fixtures.H100 }));
+        var status = await server.OperatorAllocations.GetPoolStatusAsync(new GetPoolStatusRequest { PoolId = Fixtures.H100 });
+        Assert.Equal(1000, status.Pool.CapacityUnits);
 
         Assert.False(server.Services.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping.IsCancellationRequested);
         foreach (var service in server.Services.GetServices<IHostedService>().OfType<BackgroundService>())

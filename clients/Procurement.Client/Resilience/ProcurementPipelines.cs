@@ -15,7 +15,7 @@ public enum CallKind
 }
 
 /// <summary>
-/// Builds the pipeline DESIGN.md orders: total timeout → retry (exponential backoff with jitter, only
+/// Builds the pipeline docs/design.md orders: total timeout → retry (exponential backoff with jitter, only
 /// when no answer came: UNAVAILABLE or an attempt that timed out) → circuit breaker → per-attempt timeout.
 /// Mutations may be retried only because each logical call carries one request_id on every attempt.
 /// </summary>

@@ -116,7 +116,7 @@ public sealed class PoolLedger
 }
 
 /// <summary>
-/// Admission by priority access (DESIGN.md, "Priority access and admission"). Pure: the same ledger
+/// Admission by priority access (docs/design.md, "Admission"). Pure: the same ledger
 /// and request always give the same decision.
 /// </summary>
 public static class AdmissionPolicy

@@ -59,7 +59,7 @@ public sealed record StatementResult(
     UtilizationMetrics Metrics);
 
 /// <summary>
-/// The statement arithmetic of DESIGN.md: exact decimals, each line rounded to the currency's minor
+/// The statement arithmetic of docs/design.md: exact decimals, each line rounded to the currency's minor
 /// unit with banker's rounding, each later line computed from the rounded lines before it.
 /// </summary>
 public static class StatementCalculator

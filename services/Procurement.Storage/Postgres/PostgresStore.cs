@@ -17,10 +17,8 @@ public sealed partial class PostgresStore : IProcurementStore, IAsyncDisposable
     private const string Channel = "procurement_commits";
 
     /// <summary>
-    /// How long one wait for a notification lasts before the listener looks again at whether the store is
-    /// stopping. A cancelled wait once never ended (a CI run hung in a store's dispose, the listener still
-    /// reading); Npgsql has had such a window between a wait's check of its token and the start of its
-    /// read (npgsql#2507). The bound makes a lost cancellation cost at most this long at shutdown.
+    /// Each wait for a notification is bounded, so a cancellation Npgsql loses as a wait begins
+    /// (npgsql#2507) costs at most this long when the store stops.
     /// </summary>
     internal static readonly TimeSpan ListenWaitLimit = TimeSpan.FromSeconds(1);
 

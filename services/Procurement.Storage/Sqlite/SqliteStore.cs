@@ -162,18 +162,9 @@ public sealed partial class SqliteStore : IProcurementStore, IAsyncDisposable
         await using var connection = _database.Open();
         using (var settings = connection.CreateCommand())
         {
-            // The writer touches every table's newest pages and the indexes of open allocations; an
-            // 8 MiB page cache (2,048 pages) keeps them in memory between groups (readers keep the 2 MiB
-            // default). Not more: when a B-tree split renumbers pages, SQLite parks one at page 262,145
-            // for a moment, and the commit after it walks the whole cache to drop pages past the end
-            // of the file; with 64 MiB cached that walk took 2-4% of the server's CPU under load.
-            // A statement that may fail part-way copies the pages it first changes into a statement
-            // journal, which by default spills to a temp file past 64 KiB: in memory it costs no I/O.
-            // The writer checkpoints (copies the WAL's pages into the file) every 4,000 pages rather
-            // than SQLite's 1,000: a checkpoint writes each page once however many commits changed it,
-            // and the pages decisions change (the newest of each table and index) change in every
-            // group, so checkpointing a quarter as often copies far fewer pages. The WAL file grows to
-            // about 16 MiB before it starts over.
+            // An 8 MiB page cache holds the pages every group touches; a larger one makes a commit after a
+            // B-tree split walk the whole cache. Statement journals stay in memory. Checkpointing every
+            // 4,000 pages copies each hot page once per checkpoint instead of four times (docs/performance.md).
             settings.CommandText = "PRAGMA cache_size = -8192; PRAGMA temp_store = MEMORY; PRAGMA wal_autocheckpoint = 4000;";
             settings.ExecuteNonQuery();
         }
@@ -271,13 +262,9 @@ public sealed partial class SqliteStore : IProcurementStore, IAsyncDisposable
                     var rolledBack = SQLitePCL.raw.sqlite3_get_autocommit(handle) != 0;
                     if (rolledBack || SQLitePCL.raw.sqlite3_total_changes(handle) != changesBeforeUnit)
                     {
-                        // The group's earlier writes are gone or must go: SQLite rolled the whole
-                        // transaction back itself (as it may on a full disk or an I/O error), or the
-                        // unit changed rows before it failed, and only a savepoint per unit could undo
-                        // them alone (it copies every page each unit touches: a twentieth of the
-                        // server's CPU under load, for a case that is rare). Either way the units that
-                        // had succeeded, none of them acknowledged, run again with those not yet run
-                        // in a new transaction; a unit that fails there fails alone the same way.
+                        // SQLite rolled the group back itself (a full disk, an I/O error), or the unit changed
+                        // rows before failing and only a savepoint per unit could undo them alone (too dear
+                        // on the hot path). The other units, none acknowledged, run again in a new transaction.
                         if (!rolledBack)
                         {
                             tx.Rollback();

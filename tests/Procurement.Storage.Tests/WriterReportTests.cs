@@ -7,7 +7,7 @@ using Procurement.Server.Hosting;
 using Procurement.Storage;
 using Procurement.Storage.Sqlite;
 
-namespace Procurement.Server.Tests;
+namespace Procurement.Storage.Tests;
 
 /// <summary>
 /// The SQLite writer counts its units and groups and where their time goes, and the writer report

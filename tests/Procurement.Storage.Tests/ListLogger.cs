@@ -1,6 +1,6 @@
 using Microsoft.Extensions.Logging;
 
-namespace Procurement.Server.Tests;
+namespace Procurement.Storage.Tests;
 
 /// <summary>Keeps what is logged, for tests that assert an operator would see it (or would not).</summary>
 internal sealed class ListLogger<T> : ILogger<T>

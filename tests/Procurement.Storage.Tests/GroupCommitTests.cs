@@ -5,7 +5,7 @@ using Procurement.Storage;
 using Procurement.Storage.Repositories;
 using Procurement.Storage.Sqlite;
 
-namespace Procurement.Server.Tests;
+namespace Procurement.Storage.Tests;
 
 /// <summary>
 /// The SQLite writer runs the units waiting in its queue in one transaction and commits them together.

@@ -4,7 +4,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 using Procurement.Storage;
 using Procurement.Storage.Sqlite;
 
-namespace Procurement.Server.Tests;
+namespace Procurement.Storage.Tests;
 
 /// <summary>
 /// A SQLite store on a temp file whose writer is held in a unit of its own, so that the units queued

@@ -3,7 +3,7 @@ using Microsoft.Data.Sqlite;
 using Procurement.Storage;
 using Procurement.Storage.Sqlite;
 
-namespace Procurement.Server.Tests;
+namespace Procurement.Storage.Tests;
 
 /// <summary>
 /// When the SQLite file cannot grow (a full disk, simulated by capping the writer's page count), SQLite

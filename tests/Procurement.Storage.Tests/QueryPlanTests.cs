@@ -4,7 +4,7 @@ using Microsoft.Data.Sqlite;
 using Procurement.Storage.Repositories;
 using Procurement.Storage.Sqlite;
 
-namespace Procurement.Server.Tests;
+namespace Procurement.Storage.Tests;
 
 /// <summary>
 /// Every query the repositories keep, planned by SQLite on the migrated schema: none may walk a table

@@ -7,7 +7,7 @@ using Procurement.Server.Hosting;
 using Procurement.Storage.Sqlite;
 using Procurement.TestSupport;
 
-namespace Procurement.Server.Tests;
+namespace Procurement.Storage.Tests;
 
 /// <summary>
 /// Another process (the keys command, a backup, an operator's sqlite3 shell) may hold the SQLite

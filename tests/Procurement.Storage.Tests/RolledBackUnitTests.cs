@@ -5,7 +5,7 @@ using Model = Procurement.Domain.Allocations;
 using Procurement.Storage;
 using Procurement.TestSupport;
 
-namespace Procurement.Server.Tests;
+namespace Procurement.Storage.Tests;
 
 /// <summary>
 /// A unit of work that fails after it changed a pool, a contract or an allocation leaves nothing
@@ -49,7 +49,7 @@ public sealed class RolledBackUnitTests : IAsyncLifetime
     public async Task AnAllocationWrittenByAFailedUnit_DoesNotHoldCapacity()
     {
         var k = await ContractAsync("lab-a");
-        var now = Application.Mutations.TruncateToMilliseconds(_server.Clock.GetUtcNow());
+        var now = Procurement.Server.Application.Mutations.TruncateToMilliseconds(_server.Clock.GetUtcNow());
         await FailAfterAsync(async s =>
         {
             Assert.Empty(await s.Allocations.InPoolAsync(Fixtures.H100, Model.AllocationState.Active));
@@ -72,7 +72,7 @@ public sealed class RolledBackUnitTests : IAsyncLifetime
     {
         var k = await ContractAsync("lab-a");
         await RequestAsync(k, 1);
-        var now = Application.Mutations.TruncateToMilliseconds(_server.Clock.GetUtcNow());
+        var now = Procurement.Server.Application.Mutations.TruncateToMilliseconds(_server.Clock.GetUtcNow());
         long taken = 0;
         await FailAfterAsync(async s =>
         {
@@ -113,7 +113,7 @@ public sealed class RolledBackUnitTests : IAsyncLifetime
     public async Task AContractSuspendedByAFailedUnit_StaysActiveForAdmission()
     {
         var k = await ContractAsync("lab-a");
-        var now = Application.Mutations.TruncateToMilliseconds(_server.Clock.GetUtcNow());
+        var now = Procurement.Server.Application.Mutations.TruncateToMilliseconds(_server.Clock.GetUtcNow());
         await FailAfterAsync(async s =>
         {
             var contract = (await s.Contracts.GetAsync(k.ContractId))!;
@@ -130,7 +130,7 @@ public sealed class RolledBackUnitTests : IAsyncLifetime
     public async Task ACapacityCutByAFailedUnit_DoesNotShrinkThePool()
     {
         var k = await ContractAsync("lab-a");
-        var now = Application.Mutations.TruncateToMilliseconds(_server.Clock.GetUtcNow());
+        var now = Procurement.Server.Application.Mutations.TruncateToMilliseconds(_server.Clock.GetUtcNow());
         await FailAfterAsync(async s =>
         {
             var pool = (await s.Pools.GetAsync(Fixtures.H100))!;

@@ -4,7 +4,7 @@ using Procurement.Storage;
 using Procurement.Storage.Repositories;
 using Procurement.Storage.Sqlite;
 
-namespace Procurement.Server.Tests;
+namespace Procurement.Storage.Tests;
 
 public sealed class StorageTests
 {

@@ -4,7 +4,7 @@ using Npgsql;
 using Procurement.Storage.Postgres;
 using Procurement.TestSupport;
 
-namespace Procurement.Server.Tests;
+namespace Procurement.Storage.Tests;
 
 /// <summary>
 /// A PostgreSQL store listens for other replicas' commits on a connection of its own. Disposing the

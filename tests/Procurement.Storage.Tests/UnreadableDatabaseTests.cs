@@ -3,7 +3,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 using Procurement.Storage;
 using Procurement.Storage.Sqlite;
 
-namespace Procurement.Server.Tests;
+namespace Procurement.Storage.Tests;
 
 /// <summary>
 /// A read that SQLite cannot serve because the file cannot be opened or read (its volume went away, an

@@ -11,7 +11,7 @@ using Procurement.Storage;
 using Procurement.Storage.Sqlite;
 using Procurement.TestSupport;
 
-namespace Procurement.Server.Tests;
+namespace Procurement.Storage.Tests;
 
 /// <summary>
 /// When the database refuses a commit (as on a full disk or an I/O error), no unit that would have
