@@ -129,6 +129,29 @@ public sealed class AllocationServiceTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task CancellingAPendingRequest_RetriesThePoolsQueue()
+    {
+        // Pool of 10: G (reserved 6) holds 2, the borrower BO holds 8; Q queues 3 units, then 9.
+        var g = await ContractAsync("lab-g", 6, 0);
+        var bo = await ContractAsync("lab-bo", 0, 8);
+        var q = await ContractAsync("lab-q", 0, 12);
+        await RequestAsync(g, 2);
+        await RequestAsync(bo, 8);
+        var small = await RequestAsync(q, 3, wait: true);
+        var large = await RequestAsync(q, 9, wait: true);
+
+        // G's guaranteed 4 preempts BO's 8, leaving 4 free; a preemption is not a release, so Q waits on.
+        Assert.Single((await RequestAsync(g, 4)).Decision.Preemptions);
+        Assert.Equal(AllocationState.Pending, (await GetAsync(small.Allocation.AllocationId)).State);
+
+        await Ops.ReleaseAllocationAsync(new ReleaseAllocationRequest { RequestId = Rpc.NewRequestId(), AllocationId = large.Allocation.AllocationId });
+
+        var admitted = await GetAsync(small.Allocation.AllocationId);
+        Assert.Equal(AllocationState.Active, admitted.State);
+        Assert.Equal(AllocationCause.CapacityFreed, admitted.Cause);
+    }
+
+    [Fact]
     public async Task Release_PendingRequest_IsCancelled_AndReleaseIsIdempotent()
     {
         var a = await ContractAsync("lab-a", 0, 20);

@@ -142,14 +142,14 @@ public sealed class ModelBasedAdmissionTests(ITestOutputHelper output)
 
         public void Sweep(DateTimeOffset now)
         {
-            var freed = false;
+            var ended = false;
             foreach (var a in Allocations.Values.Where(a => a.State is AllocationState.Active or AllocationState.Pending && a.EndTime <= now))
             {
-                freed |= a.State == AllocationState.Active;
+                ended = true;
                 a.State = a.State == AllocationState.Active ? AllocationState.Expired : AllocationState.Cancelled;
             }
 
-            if (freed)
+            if (ended)
             {
                 RetryPending(now);
             }
@@ -347,7 +347,7 @@ public sealed class ModelBasedAdmissionTests(ITestOutputHelper output)
             var a = candidates[_random.Next(candidates.Count)];
             LastAction = $"release {a.Id} ({a.State})";
             var response = await Ops.ReleaseAllocationAsync(new ReleaseAllocationRequest { RequestId = Rpc.NewRequestId(), AllocationId = a.Id });
-            var wasActive = a.State == AllocationState.Active;
+            var wasOpen = !a.IsFinal();
             if (a.State == AllocationState.Active)
             {
                 a.State = AllocationState.Released;
@@ -358,7 +358,8 @@ public sealed class ModelBasedAdmissionTests(ITestOutputHelper output)
             }
 
             Assert.Equal(a.State, response.Allocation.State);
-            if (wasActive)
+            // Rule 4: a release or a cancellation re-tries the queue; releasing what has ended changes nothing.
+            if (wasOpen)
             {
                 Model.RetryPending(Now);
             }
@@ -429,14 +430,14 @@ public sealed class ModelBasedAdmissionTests(ITestOutputHelper output)
 
             await server.OperatorContracts.SuspendContractAsync(new SuspendContractRequest { RequestId = Rpc.NewRequestId(), ContractId = k.Id });
             k.Suspended = true;
-            var freed = false;
+            var ended = false;
             foreach (var a in Model.Allocations.Values.Where(a => a.Contract == k && !a.IsFinal()))
             {
-                freed |= a.State == AllocationState.Active;
+                ended = true;
                 a.State = a.State == AllocationState.Active ? AllocationState.Released : AllocationState.Cancelled;
             }
 
-            if (freed)
+            if (ended)
             {
                 Model.RetryPending(Now);
             }

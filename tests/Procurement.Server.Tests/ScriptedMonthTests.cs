@@ -173,6 +173,28 @@ public sealed class ScriptedMonthTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Statement_OfATermStartingMidMonth_ReadsTheIndexAtTheTermsStart()
+    {
+        // The term starts 20 April, after the value published for 15 April (3.00): f = 1 + 0.5 × 0.5 = 1.25.
+        var terms = Fixtures.H100Terms(April, 0, 10);
+        terms.StartTime = Ts(April.AddDays(19));
+        terms.IndexLinkage = new IndexLinkage { IndexName = "GPU-IDX", BaseValue = "2.00", PassThrough = "0.5", Floor = "0.9", Cap = "1.5" };
+        var late = await Fixtures.CreateActiveContractAsync(_server, "lab-c", terms);
+        var april = new BillingMonth { Year = 2026, Month = 4 };
+
+        var s = (await _server.OperatorContracts.GetStatementAsync(new GetStatementRequest { ContractId = late.ContractId, Month = april })).Statement;
+        Assert.Equal("3", s.Index.Value);
+        Assert.Equal(April.AddDays(14), s.Index.EffectiveTime.ToDateTimeOffset());
+        Assert.Equal("1.25", s.Lines[0].Usage.IndexFactor);
+
+        var quote = (await _server.OperatorContracts.QuoteContractAsync(new QuoteContractRequest
+        {
+            ContractId = late.ContractId, Month = april, Usage = { new ProjectedUsage { AcceleratorType = "H100-SXM-80GB", GpuHours = "10" } },
+        })).Statement;
+        Assert.Equal("3", quote.Index.Value);
+    }
+
+    [Fact]
     public async Task SlaReport_MatchesTheHandWorkedUptime()
     {
         var r = await ReportAsync();

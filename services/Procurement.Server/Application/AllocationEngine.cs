@@ -222,7 +222,6 @@ public static class AllocationEngine
     private static async Task<bool> EndDueAsync(IStoreSession s, string poolId, OpenAllocations open, DateTimeOffset now)
     {
         var changed = false;
-        var freed = false;
         foreach (var list in (IReadOnlyList<Allocation>[])[open.Active, open.Pending])
         {
             foreach (var a in list)
@@ -231,13 +230,13 @@ public static class AllocationEngine
                 {
                     var at = a.State == AllocationState.Active && a.AdmittedAt > due.At ? a.AdmittedAt.Value : Instants.Max(due.At, a.RequestedAt);
                     await EndAsync(s, a, a.State == AllocationState.Active ? AllocationState.Expired : AllocationState.Cancelled, due.Cause, at);
-                    freed |= a.State == AllocationState.Active;
                     changed = true;
                 }
             }
         }
 
-        if (freed)
+        // Rule 4: an expiry or a cancellation re-tries the queue (a request behind a cancelled one may fit).
+        if (changed)
         {
             await RetryPendingAsync(s, poolId, now);
         }
@@ -350,7 +349,7 @@ public static class AllocationEngine
 
     /// <summary>
     /// A suspended or terminated contract holds nothing: its ACTIVE allocations are released and its
-    /// PENDING requests cancelled, and the pools' queues are retried.
+    /// PENDING requests cancelled, and the queues of every pool it held or waited in are retried.
     /// </summary>
     public static async Task EndContractAllocationsAsync(IStoreSession s, string contractId, AllocationCause cause, DateTimeOffset now)
     {
@@ -362,7 +361,7 @@ public static class AllocationEngine
             await EndAsync(s, a, a.State == AllocationState.Active ? AllocationState.Released : AllocationState.Cancelled, cause, now);
         }
 
-        foreach (var pool in pools.Where(p => open.Any(a => a.PoolId == p && a.State == AllocationState.Active)))
+        foreach (var pool in pools)
         {
             await RetryPendingAsync(s, pool, now);
         }

@@ -81,12 +81,9 @@ public static class AllocationOperations
             return allocation;
         }
 
+        // Rule 4: a release and a cancellation alike re-try the pool's queue.
         var ended = await AllocationEngine.EndOnRequestAsync(s, allocation, now);
-        if (allocation.State == AllocationState.Active)
-        {
-            await AllocationEngine.RetryPendingAsync(s, allocation.PoolId, now);
-        }
-
+        await AllocationEngine.RetryPendingAsync(s, allocation.PoolId, now);
         return ended;
     }
 

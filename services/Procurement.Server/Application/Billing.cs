@@ -102,7 +102,8 @@ public static class Billing
         var usage = pools.GroupBy(x => x.AcceleratorType)
             .Select(g => new UsageQuantity(g.Key, g.Sum(x => x.GpuHours), g.Sum(x => x.GuaranteedGpuHours), g.Sum(x => x.BurstGpuHours)))
             .ToList();
-        var index = terms.IndexLinkage is { } linkage ? (await s.IndexValues.LatestAtAsync(linkage.IndexName, p.Month.Start))?.Value : null;
+        // The index is read at the period's start: for a term that starts mid-month, the term's start.
+        var index = terms.IndexLinkage is { } linkage ? (await s.IndexValues.LatestAtAsync(linkage.IndexName, p.From))?.Value : null;
         var sla = await SlaAsync(s, p);
         var result = StatementCalculator.Compute(new StatementInputs(terms, p.Month, usage, metrics, index, new SlaOutcome(sla.UptimePercent, sla.CreditRow)));
         return new StatementComputation(p, result, pools, reservedHours, totalHours == 0 ? null : pools.Sum(x => x.BusyGpuHours) / totalHours);
