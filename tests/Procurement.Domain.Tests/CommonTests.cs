@@ -36,6 +36,17 @@ public class CommonTests
     [InlineData("1,000")]
     [InlineData("NaN")]
     [InlineData("0x10")]
+    [InlineData("1\u0000")]
+    [InlineData("1\n")]
+    [InlineData("+1")]
+    [InlineData(".5")]
+    [InlineData("5.")]
+    [InlineData("1.2.3")]
+    [InlineData("-")]
+    [InlineData("Infinity")]
+    [InlineData("１")] // a full-width digit
+    [InlineData("12345678901234567890123456789012345678901")] // 41 characters
+    [InlineData("99999999999999999999999999999")] // beyond decimal
     public void DecimalText_RejectsAnythingButPlainDecimals(string text) => Assert.False(DecimalText.TryParse(text, out _));
 
     [Theory]

@@ -9,7 +9,8 @@ public readonly record struct BillingMonth(int Year, int Month) : IComparable<Bi
 
     public BillingMonth Next => Of(End);
 
-    public static bool IsValid(int year, int month) => year is >= 2000 and <= 9999 && month is >= 1 and <= 12;
+    // Up to 9998: a month's end (the next month's start) must stay inside the API's time range.
+    public static bool IsValid(int year, int month) => year is >= 2000 and <= 9998 && month is >= 1 and <= 12;
 
     public static BillingMonth Of(DateTimeOffset instant)
     {

@@ -3,22 +3,66 @@ using System.Globalization;
 namespace Procurement.Domain.Common;
 
 /// <summary>
-/// Decimal strings of the API ("0.95", "99.9", "-1"): plain digits with an optional sign and point,
-/// no exponent, no grouping, at most 28 significant digits. Parsed exactly into <see cref="decimal"/>.
+/// Decimal strings of the API ("0.95", "99.9", "-1"): an optional minus sign, digits, and at most one
+/// point followed by digits; no plus sign, exponent, grouping, spaces or other characters (a trailing
+/// NUL, which .NET's own parser ignores, is refused); at most <see cref="MaxLength"/> characters and a
+/// value <see cref="decimal"/> holds exactly. Fields that must not be negative say so in their range.
 /// </summary>
 public static class DecimalText
 {
-    private const NumberStyles Style = NumberStyles.AllowLeadingSign | NumberStyles.AllowDecimalPoint;
+    public const int MaxLength = 40;
 
     public static bool TryParse(string? text, out decimal value)
     {
         value = 0m;
-        if (string.IsNullOrEmpty(text) || text.Length > 40 || char.IsWhiteSpace(text[0]) || char.IsWhiteSpace(text[^1]))
+        if (!IsWellFormed(text))
         {
             return false;
         }
 
-        return decimal.TryParse(text, Style, CultureInfo.InvariantCulture, out value);
+        return decimal.TryParse(text, NumberStyles.AllowLeadingSign | NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out value);
+    }
+
+    private static bool IsWellFormed(string? text)
+    {
+        if (string.IsNullOrEmpty(text) || text.Length > MaxLength)
+        {
+            return false;
+        }
+
+        var i = text[0] == '-' ? 1 : 0;
+        var digitsBefore = 0;
+        while (i < text.Length && char.IsAsciiDigit(text[i]))
+        {
+            i++;
+            digitsBefore++;
+        }
+
+        if (digitsBefore == 0)
+        {
+            return false;
+        }
+
+        if (i == text.Length)
+        {
+            return true;
+        }
+
+        if (text[i] != '.')
+        {
+            return false;
+        }
+
+        var digitsAfter = 0;
+        for (i++; i < text.Length; i++, digitsAfter++)
+        {
+            if (!char.IsAsciiDigit(text[i]))
+            {
+                return false;
+            }
+        }
+
+        return digitsAfter > 0;
     }
 
     /// <summary>The canonical text of a value: invariant culture, no trailing zeros beyond what the value carries.</summary>

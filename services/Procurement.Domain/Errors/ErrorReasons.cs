@@ -21,4 +21,6 @@ public static class ErrorReasons
     public const string StorageBusy = "STORAGE_BUSY";
     public const string StorageUnavailable = "STORAGE_UNAVAILABLE";
     public const string ShuttingDown = "SHUTTING_DOWN";
+    public const string ValueOutOfRange = "VALUE_OUT_OF_RANGE";
+    public const string RateLimited = "RATE_LIMITED";
 }

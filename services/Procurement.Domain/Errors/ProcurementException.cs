@@ -32,9 +32,11 @@ public sealed class ProcurementException : Exception
         string message,
         IReadOnlyList<FieldViolation>? fieldViolations = null,
         IReadOnlyList<PreconditionViolation>? preconditionViolations = null,
-        IReadOnlyDictionary<string, string>? metadata = null)
+        IReadOnlyDictionary<string, string>? metadata = null,
+        TimeSpan? retryAfter = null)
         : base(message)
     {
+        RetryAfter = retryAfter;
         Kind = kind;
         Reason = reason;
         FieldViolations = fieldViolations ?? [];
@@ -52,4 +54,7 @@ public sealed class ProcurementException : Exception
     public IReadOnlyList<PreconditionViolation> PreconditionViolations { get; }
 
     public IReadOnlyDictionary<string, string> Metadata { get; }
+
+    /// <summary>How long the caller should wait before trying again, when the server can say (<c>google.rpc.RetryInfo</c>).</summary>
+    public TimeSpan? RetryAfter { get; }
 }

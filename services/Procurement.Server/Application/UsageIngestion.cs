@@ -46,7 +46,9 @@ public static class UsageIngestion
     public const string SampleIdReused = "SAMPLE_ID_REUSED";
 
     /// <summary>A sample as received, before any check.</summary>
-    public sealed record Incoming(string Source, string SampleId, string AllocationId, DateTimeOffset? WindowStart, DateTimeOffset? WindowEnd, long BusyGpuSeconds);
+    /// <summary>A sample as received; <paramref name="TimeProblem"/> names a window bound that breaks the API's time rules.</summary>
+    public sealed record Incoming(string Source, string SampleId, string AllocationId, DateTimeOffset? WindowStart, DateTimeOffset? WindowEnd, long BusyGpuSeconds,
+        string? TimeProblem = null);
 
     public static async Task IngestAsync(IStoreSession s, Principal principal, IReadOnlyList<Incoming> batch, UsageTally tally, DateTimeOffset now)
     {
@@ -144,6 +146,11 @@ public static class UsageIngestion
         if (!Identifiers.IsRequestId(s.SampleId))
         {
             return "sample_id must be 1..128 printable ASCII characters";
+        }
+
+        if (s.TimeProblem is not null)
+        {
+            return s.TimeProblem;
         }
 
         if (s.WindowStart is null || s.WindowEnd is null)

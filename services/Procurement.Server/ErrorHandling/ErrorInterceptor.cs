@@ -89,6 +89,10 @@ public sealed partial class ErrorInterceptor(ILogger<ErrorInterceptor> logger) :
                 Log.StorageUnavailable(logger, ex, context.Method);
                 return ToRpcException(new ProcurementException(ErrorKind.ResourceExhausted, ErrorReasons.StorageUnavailable,
                     "The database is unavailable and nothing was written; retry with the same request_id."), StatusCode.Unavailable);
+            case OverflowException:
+                // Inputs each within range whose product is not (an amount past int64 micros).
+                return ToRpcException(new ProcurementException(ErrorKind.InvalidArgument, ErrorReasons.ValueOutOfRange,
+                    "A computed amount cannot be represented (past int64 micros or decimal's 28 digits)."));
             case ObjectDisposedException:
                 return ToRpcException(new ProcurementException(ErrorKind.ResourceExhausted, ErrorReasons.ShuttingDown,
                     "The server is shutting down; retry with the same request_id."), StatusCode.Unavailable);
@@ -116,21 +120,58 @@ public sealed partial class ErrorInterceptor(ILogger<ErrorInterceptor> logger) :
         var errorInfo = new ErrorInfo { Reason = pe.Reason, Domain = ErrorReasons.Domain };
         foreach (var (k, v) in pe.Metadata)
         {
-            errorInfo.Metadata[k] = v;
+            errorInfo.Metadata[ErrorText.Bound(k, ErrorText.MaxPartBytes)] = ErrorText.Bound(v, ErrorText.MaxPartBytes);
         }
 
-        var status = new Google.Rpc.Status { Code = (int)code, Message = pe.Message, Details = { Any.Pack(errorInfo) } };
+        var status = new Google.Rpc.Status { Code = (int)code, Message = ErrorText.Bound(pe.Message, ErrorText.MaxMessageBytes), Details = { Any.Pack(errorInfo) } };
+        // Details are bounded, so an error always fits in the few KB of trailers clients accept: a
+        // request with a thousand bad fields learns of the first ones and how many more there are.
+        var budget = ErrorText.MaxDetailsBytes - errorInfo.CalculateSize();
         if (pe.FieldViolations.Count > 0)
         {
             var badRequest = new BadRequest();
-            badRequest.FieldViolations.AddRange(pe.FieldViolations.Select(v => new BadRequest.Types.FieldViolation { Field = v.Field, Description = v.Description }));
+            foreach (var v in pe.FieldViolations)
+            {
+                var violation = new BadRequest.Types.FieldViolation { Field = ErrorText.Bound(v.Field, ErrorText.MaxPartBytes), Description = ErrorText.Bound(v.Description, ErrorText.MaxPartBytes) };
+                if (badRequest.FieldViolations.Count == ErrorText.MaxViolations || (budget -= violation.CalculateSize() + 4) < 0)
+                {
+                    break;
+                }
+
+                badRequest.FieldViolations.Add(violation);
+            }
+
             status.Details.Add(Any.Pack(badRequest));
+            if (badRequest.FieldViolations.Count < pe.FieldViolations.Count)
+            {
+                errorInfo.Metadata["field_violations_omitted"] = (pe.FieldViolations.Count - badRequest.FieldViolations.Count).ToString(System.Globalization.CultureInfo.InvariantCulture);
+                status.Details[0] = Any.Pack(errorInfo);
+            }
+        }
+
+        if (pe.RetryAfter is { } retryAfter)
+        {
+            status.Details.Add(Any.Pack(new RetryInfo { RetryDelay = Duration.FromTimeSpan(retryAfter) }));
         }
 
         if (pe.PreconditionViolations.Count > 0)
         {
             var failure = new PreconditionFailure();
-            failure.Violations.AddRange(pe.PreconditionViolations.Select(v => new PreconditionFailure.Types.Violation { Type = v.Type, Subject = v.Subject, Description = v.Description }));
+            foreach (var v in pe.PreconditionViolations)
+            {
+                var violation = new PreconditionFailure.Types.Violation
+                {
+                    Type = ErrorText.Bound(v.Type, ErrorText.MaxPartBytes), Subject = ErrorText.Bound(v.Subject, ErrorText.MaxPartBytes),
+                    Description = ErrorText.Bound(v.Description, ErrorText.MaxPartBytes),
+                };
+                if (failure.Violations.Count == ErrorText.MaxViolations || (budget -= violation.CalculateSize() + 4) < 0)
+                {
+                    break;
+                }
+
+                failure.Violations.Add(violation);
+            }
+
             status.Details.Add(Any.Pack(failure));
         }
 

@@ -1,6 +1,7 @@
 using Google.Protobuf.WellKnownTypes;
 using Procurement.Domain.Common;
 using Procurement.Domain.Errors;
+using Procurement.Server.ErrorHandling;
 
 namespace Procurement.Server.Mapping;
 
@@ -11,7 +12,7 @@ public static class RequestFields
     {
         if (month is null || !BillingMonth.IsValid(month.Year, month.Month))
         {
-            v.Add(new(field, "is required: a year 2000..9999 and a month 1..12"));
+            v.Add(new(field, "is required: a year 2000..9998 and a month 1..12"));
             return default;
         }
 
@@ -30,9 +31,9 @@ public static class RequestFields
             return null;
         }
 
-        if (t.Nanos % 1_000_000 != 0 || t.Seconds < 0 || t.Seconds > 253402300799)
+        if (!EdgeValidation.IsValid(t))
         {
-            v.Add(new(field, "must be a valid time in whole milliseconds"));
+            v.Add(new(field, EdgeValidation.TimestampRule));
             return null;
         }
 

@@ -157,15 +157,28 @@ public sealed partial class ContractGrpcService
             IndexValue? index = null;
             if (terms.IndexLinkage is { } linkage)
             {
+                var periodStart = Instants.Max(month.Start, terms.StartTime);
                 index = indexValue is { } given
-                    ? new IndexValue(linkage.IndexName, month.Start, given)
-                    : (await s.IndexValues.LatestAtAsync(linkage.IndexName, month.Start))?.Value;
+                    ? new IndexValue(linkage.IndexName, periodStart, given)
+                    : (await s.IndexValues.LatestAtAsync(linkage.IndexName, periodStart))?.Value;
             }
 
-            var result = StatementCalculator.Compute(new StatementInputs(terms, month, usage,
-                new UtilizationMetrics(reservationUtilization, poolUtilization), index,
-                new SlaOutcome(uptime, StatementCalculator.CreditRow(terms.Sla, uptime))));
-            var statement = StatementMapper.ToApi(result, month, version, isQuote: true);
+            Procurement.Api.V1.Statement statement;
+            try
+            {
+                var result = StatementCalculator.Compute(new StatementInputs(terms, month, usage,
+                    new UtilizationMetrics(reservationUtilization, poolUtilization), index,
+                    new SlaOutcome(uptime, StatementCalculator.CreditRow(terms.Sla, uptime))));
+                statement = StatementMapper.ToApi(result, month, version, isQuote: true);
+            }
+            catch (OverflowException)
+            {
+                // Each input is in range; their product is not (past int64 micros or decimal's 28 digits).
+                throw new ProcurementException(ErrorKind.InvalidArgument, ErrorReasons.ValueOutOfRange,
+                    "The quoted amounts cannot be represented in int64 micros; quote less usage or lower prices.",
+                    [new FieldViolation("usage", "prices these GPU-hours at more than the largest representable amount")]);
+            }
+
             statement.ContractId = request.ContractId;
             return new QuoteContractResponse { Statement = statement };
         }, context.CancellationToken);
