@@ -16,7 +16,8 @@ public enum CallKind
 
 /// <summary>
 /// Builds the pipeline docs/design.md orders: total timeout → retry (exponential backoff with jitter, only
-/// when no answer came: UNAVAILABLE or an attempt that timed out) → circuit breaker → per-attempt timeout.
+/// when no answer came: UNAVAILABLE or an attempt that timed out; or after the wait a RATE_LIMITED refusal
+/// names) → circuit breaker → per-attempt timeout.
 /// Mutations may be retried only because each logical call carries one request_id on every attempt.
 /// </summary>
 public static partial class ProcurementPipelines
@@ -46,6 +47,22 @@ public static partial class ProcurementPipelines
     public static bool IsNoAnswer(Exception? exception, CancellationToken token) =>
         IsTransient(exception) || (exception is OperationCanceledException && !token.IsCancellationRequested);
 
+    /// <summary>
+    /// The wait the server asked for when it refused the call for the key's fair-use limit
+    /// (RESOURCE_EXHAUSTED, reason RATE_LIMITED, with <c>google.rpc.RetryInfo</c>); null for every
+    /// other answer, RESOURCE_EXHAUSTED included, which is never retried.
+    /// </summary>
+    public static TimeSpan? RateLimitedRetryDelay(Exception? exception)
+    {
+        if (exception is not RpcException { StatusCode: StatusCode.ResourceExhausted } e || e.GetRpcStatus() is not { } status
+            || status.GetDetail<Google.Rpc.ErrorInfo>() is not { Reason: "RATE_LIMITED" })
+        {
+            return null;
+        }
+
+        return status.GetDetail<Google.Rpc.RetryInfo>()?.RetryDelay?.ToTimeSpan() is { } delay && delay > TimeSpan.Zero ? delay : TimeSpan.Zero;
+    }
+
     public static ResiliencePipeline Build(CallKind kind, ProcurementClientOptions options, ILogger logger)
     {
         var name = kind == CallKind.Read ? "procurement-read" : "procurement-mutation";
@@ -56,12 +73,17 @@ public static partial class ProcurementPipelines
             {
                 Name = RetryName,
                 // Polly needs at least one retry; MaxRetryAttempts = 0 keeps the strategy but handles nothing.
-                ShouldHandle = args => ValueTask.FromResult(options.MaxRetryAttempts > 0 && IsNoAnswer(args.Outcome.Exception, args.Context.CancellationToken)),
+                ShouldHandle = args => ValueTask.FromResult(options.MaxRetryAttempts > 0
+                    && (IsNoAnswer(args.Outcome.Exception, args.Context.CancellationToken) || RateLimitedRetryDelay(args.Outcome.Exception) is not null)),
                 MaxRetryAttempts = Math.Max(options.MaxRetryAttempts, 1),
                 BackoffType = DelayBackoffType.Exponential,
                 UseJitter = true,
                 Delay = options.RetryBaseDelay,
                 MaxDelay = options.RetryMaxDelay,
+                // A rate-limited call waits what the server asked (at most the largest backoff); others back off.
+                DelayGenerator = args => ValueTask.FromResult(RateLimitedRetryDelay(args.Outcome.Exception) is { } asked && asked > TimeSpan.Zero
+                    ? (TimeSpan?)(asked < options.RetryMaxDelay ? asked : options.RetryMaxDelay)
+                    : null),
                 OnRetry = args =>
                 {
                     ClientMetrics.Retries.Add(1, tags);

@@ -5,47 +5,67 @@ using Procurement.Domain.Errors;
 namespace Procurement.Server.Auth;
 
 /// <summary>
-/// Authenticates the bearer API key and authorizes the method by role before any handler (and so
-/// before any validation) runs. Tenant scoping is then the handlers' job: another tenant's resource
-/// answers NOT_FOUND.
+/// Authenticates the bearer API key, authorizes the method by role and holds the key's fair-use lease
+/// for the call's length, before any handler (and so before any validation) runs. Tenant scoping is
+/// then the handlers' job: another tenant's resource answers NOT_FOUND.
 /// </summary>
-public sealed class AuthInterceptor(ApiKeys keys) : Interceptor
+public sealed class AuthInterceptor(ApiKeys keys, FairUse fairUse) : Interceptor
 {
     public override async Task<TResponse> UnaryServerHandler<TRequest, TResponse>(
         TRequest request, ServerCallContext context, UnaryServerMethod<TRequest, TResponse> continuation)
     {
-        await AuthorizeAsync(context);
+        using var lease = await AuthorizeAsync(context);
         return await continuation(request, context);
     }
 
     public override async Task<TResponse> ClientStreamingServerHandler<TRequest, TResponse>(
         IAsyncStreamReader<TRequest> requestStream, ServerCallContext context, ClientStreamingServerMethod<TRequest, TResponse> continuation)
     {
-        await AuthorizeAsync(context);
+        using var lease = await AuthorizeAsync(context);
         return await continuation(requestStream, context);
     }
 
     public override async Task ServerStreamingServerHandler<TRequest, TResponse>(
         TRequest request, IServerStreamWriter<TResponse> responseStream, ServerCallContext context, ServerStreamingServerMethod<TRequest, TResponse> continuation)
     {
-        await AuthorizeAsync(context);
+        using var lease = await AuthorizeAsync(context, watchStream: true);
         await continuation(request, responseStream, context);
     }
 
     public override async Task DuplexStreamingServerHandler<TRequest, TResponse>(
         IAsyncStreamReader<TRequest> requestStream, IServerStreamWriter<TResponse> responseStream, ServerCallContext context, DuplexStreamingServerMethod<TRequest, TResponse> continuation)
     {
-        await AuthorizeAsync(context);
+        using var lease = await AuthorizeAsync(context, watchStream: true);
         await continuation(requestStream, responseStream, context);
     }
 
-    private async Task AuthorizeAsync(ServerCallContext context)
+    /// <summary>The key's fair-use lease for this call (null for the anonymous health and reflection methods).</summary>
+    private async Task<IDisposable?> AuthorizeAsync(ServerCallContext context, bool watchStream = false)
     {
         if (MethodPolicies.IsAnonymous(context.Method))
         {
-            return;
+            return null;
         }
 
+        var principal = await keys.AuthenticateAsync(BearerKey(context), context.CancellationToken)
+            ?? throw new ProcurementException(ErrorKind.Unauthenticated, ErrorReasons.ApiKeyInvalid,
+                "The API key is unknown or revoked.");
+
+        if (!MethodPolicies.Allowed.TryGetValue(context.Method, out var roles) || !roles.Contains(principal.Role))
+        {
+            throw new ProcurementException(ErrorKind.PermissionDenied, ErrorReasons.RoleNotAllowed,
+                $"A {principal.RoleName} key may not call {context.Method}.",
+                metadata: new Dictionary<string, string> { ["role"] = principal.RoleName, ["method"] = context.Method });
+        }
+
+        var lease = fairUse.Acquire(principal, watchStream);
+        context.SetPrincipal(principal);
+        return lease;
+    }
+
+    /// <summary>The API key of the call's <c>authorization: Bearer</c> header.</summary>
+    public static string BearerKey(ServerCallContext context)
+    {
         var header = context.RequestHeaders.GetValue("authorization");
         if (string.IsNullOrEmpty(header))
         {
@@ -60,17 +80,6 @@ public sealed class AuthInterceptor(ApiKeys keys) : Interceptor
                 "The authorization header must be 'Bearer <api key>'.");
         }
 
-        var principal = await keys.AuthenticateAsync(header[scheme.Length..].Trim(), context.CancellationToken)
-            ?? throw new ProcurementException(ErrorKind.Unauthenticated, ErrorReasons.ApiKeyInvalid,
-                "The API key is unknown or revoked.");
-
-        if (!MethodPolicies.Allowed.TryGetValue(context.Method, out var roles) || !roles.Contains(principal.Role))
-        {
-            throw new ProcurementException(ErrorKind.PermissionDenied, ErrorReasons.RoleNotAllowed,
-                $"A {principal.RoleName} key may not call {context.Method}.",
-                metadata: new Dictionary<string, string> { ["role"] = principal.RoleName, ["method"] = context.Method });
-        }
-
-        context.SetPrincipal(principal);
+        return header[scheme.Length..].Trim();
     }
 }

@@ -44,7 +44,12 @@ public static class ProcurementHost
         }
 
         // gRPC needs HTTP/2; without TLS there is no ALPN, so plain-text endpoints speak HTTP/2 only.
-        builder.WebHost.ConfigureKestrel(k => k.ConfigureEndpointDefaults(e => e.Protocols = HttpProtocols.Http2));
+        builder.WebHost.ConfigureKestrel(k =>
+        {
+            k.ConfigureEndpointDefaults(e => e.Protocols = HttpProtocols.Http2);
+            ConfigureLimits(k.Limits);
+            builder.Configuration.GetSection("Kestrel:Limits").Bind(k.Limits);
+        });
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(30));
 
         AddProcurement(builder.Services, builder.Configuration);
@@ -59,6 +64,29 @@ public static class ProcurementHost
         return app;
     }
 
+    /// <summary>
+    /// Kestrel's limits, set deliberately (docs/operations.md lists them; each can be changed with
+    /// <c>--Kestrel:Limits:…</c>, which is applied after these).
+    /// </summary>
+    private static void ConfigureLimits(KestrelServerLimits limits)
+    {
+        // A lab's service multiplexes its calls and watches over a few connections.
+        limits.Http2.MaxStreamsPerConnection = 256;
+        // Headers carry the key and trace context, never data: 16 KiB in all is ample, and bounds what a client can make the server hold.
+        limits.MaxRequestHeadersTotalSize = 16 * 1024;
+        limits.Http2.MaxRequestHeaderFieldSize = 8 * 1024;
+        limits.MaxRequestHeaderCount = 64;
+        limits.RequestHeadersTimeout = TimeSpan.FromSeconds(10);
+        // Idle connections close after two minutes; pings find a peer that vanished under an open watch.
+        limits.KeepAliveTimeout = TimeSpan.FromMinutes(2);
+        limits.Http2.KeepAlivePingDelay = TimeSpan.FromSeconds(30);
+        limits.Http2.KeepAlivePingTimeout = TimeSpan.FromSeconds(20);
+        limits.MaxConcurrentConnections = 10_000;
+        // A request body below 240 bytes/s after a 5 s grace is dropped (Kestrel's default, kept); gRPC
+        // lifts it for streaming calls, whose bodies may idle.
+        limits.MinRequestBodyDataRate = new MinDataRate(bytesPerSecond: 240, gracePeriod: TimeSpan.FromSeconds(5));
+    }
+
     public static void AddProcurement(IServiceCollection services, IConfiguration configuration)
     {
         services.AddOptions<ServerOptions>().Bind(configuration.GetSection(ServerOptions.Section)).ValidateOnStart();
@@ -71,6 +99,8 @@ public static class ProcurementHost
             return StoreFactory.Create(options.Database, sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILoggerFactory>(), options.SqliteBusyTimeout);
         });
         services.AddSingleton<ApiKeys>();
+        services.AddOptions<FairUseOptions>().Bind(configuration.GetSection(FairUseOptions.Section));
+        services.AddSingleton<FairUse>();
         services.AddSingleton<Mutations>();
         services.AddSingleton<ReadCache<Api.V1.GetPoolStatusResponse>>();
         services.AddSingleton<ReadCache<Api.V1.Contract>>();
@@ -87,6 +117,7 @@ public static class ProcurementHost
         // singletons, so one instance each serves every call.
         services.AddSingleton<ErrorInterceptor>();
         services.AddSingleton<AuthInterceptor>();
+        services.AddSingleton<EdgeValidationInterceptor>();
         services.AddSingleton<ContractGrpcService>();
         services.AddSingleton<AllocationGrpcService>();
         services.AddSingleton<SlaGrpcService>();
@@ -95,6 +126,7 @@ public static class ProcurementHost
             // Outermost first: errors wrap auth so auth failures get the rich error model too.
             o.Interceptors.Add<ErrorInterceptor>();
             o.Interceptors.Add<AuthInterceptor>();
+            o.Interceptors.Add<EdgeValidationInterceptor>();
             o.MaxReceiveMessageSize = 16 * 1024 * 1024;
         });
         services.AddGrpcReflection();

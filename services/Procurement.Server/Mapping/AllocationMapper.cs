@@ -3,6 +3,8 @@ using Procurement.Domain.Allocations;
 using Procurement.Storage.Repositories;
 using V1 = Procurement.Api.V1;
 
+using Procurement.Server.Auth;
+
 namespace Procurement.Server.Mapping;
 
 /// <summary>Allocations, decisions and events to API messages. Enum numbers match by design.</summary>
@@ -39,7 +41,11 @@ public static class AllocationMapper
         return result;
     }
 
-    public static V1.AdmissionDecision ToApi(this AdmissionDecision d, IReadOnlyDictionary<string, Allocation> victims)
+    /// <summary>
+    /// The decision as <paramref name="viewer"/> may see it: an operator sees every victim; a customer
+    /// sees its own victims in full and other tenants' only as the units taken (no ids, no names).
+    /// </summary>
+    public static V1.AdmissionDecision ToApi(this AdmissionDecision d, IReadOnlyDictionary<string, Allocation> victims, Principal viewer)
     {
         var result = new V1.AdmissionDecision
         {
@@ -47,17 +53,14 @@ public static class AllocationMapper
             Reason = d.Reason ?? "",
             Guaranteed = d.Guaranteed,
         };
-        result.Preemptions.AddRange(d.Victims.Select(v => new V1.Preemption
-        {
-            AllocationId = v.AllocationId,
-            ContractId = v.ContractId,
-            TenantId = victims[v.AllocationId].TenantId,
-            Units = v.Units,
-        }));
+        result.Preemptions.AddRange(d.Victims.Select(v => viewer.CanSeeTenant(victims[v.AllocationId].TenantId)
+            ? new V1.Preemption { AllocationId = v.AllocationId, ContractId = v.ContractId, TenantId = victims[v.AllocationId].TenantId, Units = v.Units }
+            : new V1.Preemption { Units = v.Units }));
         return result;
     }
 
-    public static V1.AllocationEvent ToApi(this AllocationEvent e) => new()
+    /// <summary>An event; <paramref name="showPreemptor"/> is false when the allocation that took the units is another tenant's.</summary>
+    public static V1.AllocationEvent ToApi(this AllocationEvent e, bool showPreemptor = true) => new()
     {
         Sequence = e.Sequence,
         Time = Timestamp.FromDateTimeOffset(e.OccurredAt),
@@ -69,6 +72,6 @@ public static class AllocationMapper
         PoolId = e.PoolId,
         Units = e.Units,
         State = (V1.AllocationState)(int)e.State,
-        PreemptedBy = e.PreemptedBy ?? "",
+        PreemptedBy = showPreemptor ? e.PreemptedBy ?? "" : "",
     };
 }

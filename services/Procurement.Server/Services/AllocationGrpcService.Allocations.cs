@@ -5,6 +5,7 @@ using Procurement.Domain.Common;
 using Procurement.Domain.Errors;
 using Procurement.Server.Application;
 using Procurement.Server.Auth;
+using Procurement.Server.ErrorHandling;
 using Procurement.Server.Mapping;
 using Procurement.Storage;
 using Procurement.Storage.Repositories;
@@ -18,6 +19,9 @@ public sealed partial class AllocationGrpcService
     private const int WatchBatchSize = 500;
     private static readonly TimeSpan WatchPollInterval = TimeSpan.FromSeconds(1);
 
+    /// <summary>How often an open watch looks its key up again: a revoked key's streams end within this.</summary>
+    public static readonly TimeSpan WatchKeyCheckInterval = TimeSpan.FromSeconds(1);
+
     public override async Task<RequestAllocationResponse> RequestAllocation(RequestAllocationRequest request, ServerCallContext context)
     {
         var parsed = Validate(request);
@@ -26,13 +30,13 @@ public sealed partial class AllocationGrpcService
             var principal = context.GetPrincipal();
             var now = Mutations.TruncateToMilliseconds(time.GetUtcNow());
             var outcome = await store.SimulateAsync(s => AllocationOperations.RequestAsync(s, principal, parsed, now, dryRun: true), context.CancellationToken);
-            return new RequestAllocationResponse { Decision = outcome.Decision.ToApi(outcome.Victims) };
+            return new RequestAllocationResponse { Decision = outcome.Decision.ToApi(outcome.Victims, principal) };
         }
 
         return await mutations.RunAsync(context, request, request.RequestId, async m =>
         {
             var outcome = await AllocationOperations.RequestAsync(m.Session, m.Principal, parsed, m.Now, dryRun: false);
-            var response = new RequestAllocationResponse { Allocation = outcome.Allocation!.ToApi(), Decision = outcome.Decision.ToApi(outcome.Victims) };
+            var response = new RequestAllocationResponse { Allocation = outcome.Allocation!.ToApi(), Decision = outcome.Decision.ToApi(outcome.Victims, m.Principal) };
             return new MutationResult<RequestAllocationResponse>(response, Model.Allocation.ResourceType, outcome.Allocation!.Id);
         });
     }
@@ -93,18 +97,33 @@ public sealed partial class AllocationGrpcService
         // sequence) to another instance instead of holding graceful shutdown open.
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, lifetime.ApplicationStopping);
         var ct = linked.Token;
+        var key = AuthInterceptor.BearerKey(context);
+        var keyChecked = TimeProvider.System.GetTimestamp();
         try
         {
             while (!ct.IsCancellationRequested)
             {
+                if (TimeProvider.System.GetElapsedTime(keyChecked) >= WatchKeyCheckInterval)
+                {
+                    keyChecked = TimeProvider.System.GetTimestamp();
+                    if (await keys.AuthenticateAsync(key, ct) is null)
+                    {
+                        throw new ProcurementException(ErrorKind.Unauthenticated, ErrorReasons.ApiKeyInvalid, "The API key was revoked; the stream has ended.");
+                    }
+                }
+
                 // Taken before the read: a commit after the read completes it, so no event waits for the poll.
                 var nextCommit = store.NextCommit;
                 // The log's end is read first, so even a read without one snapshot lists every event up to it.
-                var (logEnd, events) = await store.ReadAsync(async s =>
-                    (await s.AllocationEvents.LastSequenceAsync(), await s.AllocationEvents.ListAfterAsync(last, filter, WatchBatchSize)), ct);
+                var (logEnd, events, hidden) = await store.ReadAsync(async s =>
+                {
+                    var logEnd = await s.AllocationEvents.LastSequenceAsync();
+                    var events = await s.AllocationEvents.ListAfterAsync(last, filter, WatchBatchSize);
+                    return (logEnd, events, await OtherTenantsPreemptorsAsync(s, principal, events));
+                }, ct);
                 foreach (var e in events)
                 {
-                    await responseStream.WriteAsync(new WatchAllocationsResponse { Event = e.ToApi() }, ct);
+                    await responseStream.WriteAsync(new WatchAllocationsResponse { Event = e.ToApi(showPreemptor: e.PreemptedBy is null || !hidden.Contains(e.PreemptedBy)) }, ct);
                     last = e.Sequence;
                 }
 
@@ -122,6 +141,26 @@ public sealed partial class AllocationGrpcService
         {
             // Shutting down: end the stream normally.
         }
+    }
+
+    /// <summary>The preempting allocations among <paramref name="events"/> that a customer may not see: another tenant's.</summary>
+    private static async Task<HashSet<string>> OtherTenantsPreemptorsAsync(IStoreSession s, Principal principal, IReadOnlyList<Procurement.Storage.Repositories.AllocationEvent> events)
+    {
+        var hidden = new HashSet<string>(StringComparer.Ordinal);
+        if (principal.Role != Role.Customer)
+        {
+            return hidden;
+        }
+
+        foreach (var id in events.Select(e => e.PreemptedBy).OfType<string>().Distinct(StringComparer.Ordinal))
+        {
+            if (await s.Allocations.GetAsync(id) is not { } preemptor || !principal.CanSeeTenant(preemptor.TenantId))
+            {
+                hidden.Add(id);
+            }
+        }
+
+        return hidden;
     }
 
     public override async Task<GetPoolStatusResponse> GetPoolStatus(GetPoolStatusRequest request, ServerCallContext context)
@@ -249,8 +288,7 @@ public sealed partial class AllocationGrpcService
         {
             foreach (var sample in message.Samples)
             {
-                batch.Add(new UsageIngestion.Incoming(sample.Source, sample.SampleId, sample.AllocationId,
-                    ToTime(sample.WindowStart), ToTime(sample.WindowEnd), sample.BusyGpuSeconds));
+                batch.Add(Incoming(sample));
                 if (batch.Count == UsageBatchSize)
                 {
                     await FlushAsync(batch, principal, tally, context.CancellationToken);
@@ -293,5 +331,14 @@ public sealed partial class AllocationGrpcService
         }
     }
 
-    private static DateTimeOffset? ToTime(Timestamp? t) => t?.ToDateTimeOffset();
+    /// <summary>A streamed sample whose window breaks the time rules is rejected alone, never read past them.</summary>
+    private static UsageIngestion.Incoming Incoming(Procurement.Api.V1.UsageSample sample)
+    {
+        var problem = sample.WindowStart is { } s && !EdgeValidation.IsValid(s) ? $"window_start {EdgeValidation.TimestampRule}"
+            : sample.WindowEnd is { } e && !EdgeValidation.IsValid(e) ? $"window_end {EdgeValidation.TimestampRule}"
+            : null;
+        return problem is null
+            ? new(sample.Source, sample.SampleId, sample.AllocationId, sample.WindowStart?.ToDateTimeOffset(), sample.WindowEnd?.ToDateTimeOffset(), sample.BusyGpuSeconds)
+            : new(sample.Source, sample.SampleId, sample.AllocationId, null, null, sample.BusyGpuSeconds, problem);
+    }
 }

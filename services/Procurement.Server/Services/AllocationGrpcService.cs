@@ -4,6 +4,7 @@ using Procurement.Domain.Common;
 using Procurement.Domain.Errors;
 using Procurement.Domain.Pools;
 using Procurement.Server.Application;
+using Procurement.Server.Auth;
 using Procurement.Server.Mapping;
 using Procurement.Storage;
 using DomainPool = Procurement.Domain.Pools.Pool;
@@ -12,7 +13,7 @@ namespace Procurement.Server.Services;
 
 /// <summary>AllocationService, part one: pools and their capacity.</summary>
 public sealed partial class AllocationGrpcService(
-    IProcurementStore store, Mutations mutations, TimeProvider time, IHostApplicationLifetime lifetime, ReadCache<GetPoolStatusResponse> statusCache)
+    IProcurementStore store, Mutations mutations, TimeProvider time, IHostApplicationLifetime lifetime, ReadCache<GetPoolStatusResponse> statusCache, ApiKeys keys)
     : AllocationService.AllocationServiceBase
 {
     public override Task<CreatePoolResponse> CreatePool(CreatePoolRequest request, ServerCallContext context)
