@@ -26,7 +26,18 @@ return await RunServerAsync(args);
 
 static async Task<int> RunServerAsync(string[] args)
 {
-    var app = ProcurementHost.Build(args);
-    await app.RunAsync();
-    return 0;
+    var started = false;
+    try
+    {
+        var app = ProcurementHost.Build(args);
+        app.Lifetime.ApplicationStarted.Register(() => started = true);
+        await app.RunAsync();
+        return 0;
+    }
+    catch (Exception e) when (!started)
+    {
+        // One line naming the cause, and a non-zero exit; the host's own report is logged only at Critical.
+        await Console.Error.WriteLineAsync($"Procurement.Server: cannot start: {StartupFailure.Describe(e)}");
+        return 1;
+    }
 }

@@ -111,3 +111,28 @@ public sealed class FairUse : IDisposable
             ? RateLimitPartition.GetConcurrencyLimiter(p.KeyId, _ => new ConcurrencyLimiterOptions { PermitLimit = limit(p), QueueLimit = 0 })
             : RateLimitPartition.GetNoLimiter(p.KeyId));
 }
+
+/// <summary>Every limit is zero (off) or positive; a negative one stops the server at start, named.</summary>
+public sealed class FairUseOptionsValidator : IValidateOptions<FairUseOptions>
+{
+    public ValidateOptionsResult Validate(string? name, FairUseOptions options)
+    {
+        var failures = new List<string>();
+        foreach (var (role, limits) in new[] { ("Operator", options.Operator), ("Customer", options.Customer), ("Meter", options.Meter) })
+        {
+            foreach (var (setting, value) in new[]
+            {
+                (nameof(KeyLimits.RequestsPerSecond), limits.RequestsPerSecond), (nameof(KeyLimits.Burst), limits.Burst),
+                (nameof(KeyLimits.ConcurrentCalls), limits.ConcurrentCalls), (nameof(KeyLimits.WatchStreams), limits.WatchStreams),
+            })
+            {
+                if (value < 0)
+                {
+                    failures.Add($"{FairUseOptions.Section}:{role}:{setting} must be zero (no limit) or more; it is {value}.");
+                }
+            }
+        }
+
+        return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
+    }
+}

@@ -99,7 +99,8 @@ public static class ProcurementHost
             return StoreFactory.Create(options.Database, sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILoggerFactory>(), options.SqliteBusyTimeout);
         });
         services.AddSingleton<ApiKeys>();
-        services.AddOptions<FairUseOptions>().Bind(configuration.GetSection(FairUseOptions.Section));
+        services.AddOptions<FairUseOptions>().Bind(configuration.GetSection(FairUseOptions.Section)).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<FairUseOptions>, FairUseOptionsValidator>();
         services.AddSingleton<FairUse>();
         services.AddSingleton<Mutations>();
         services.AddSingleton<ReadCache<Api.V1.GetPoolStatusResponse>>();
