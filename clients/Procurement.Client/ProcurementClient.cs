@@ -1,6 +1,7 @@
 using Grpc.Core;
 using Grpc.Core.Interceptors;
 using Grpc.Net.Client;
+using Grpc.Net.Client.Configuration;
 using Microsoft.Extensions.Logging;
 using Procurement.Api.V1;
 using Procurement.Client.Resilience;
@@ -42,27 +43,47 @@ public sealed class ProcurementClient : IDisposable
     /// <summary>
     /// gRPC's own retries stay off (no retry policy in the service config), so the Polly pipeline is the
     /// only thing that retries; cancellation by the caller surfaces as <see cref="OperationCanceledException"/>.
+    /// A <c>dns:///</c> endpoint balances round-robin over the addresses it resolves to.
     /// </summary>
-    internal static GrpcChannelOptions ChannelOptions(ProcurementClientOptions options, HttpMessageHandler? handler, ILoggerFactory? loggerFactory) => new()
+    internal static GrpcChannelOptions ChannelOptions(ProcurementClientOptions options, HttpMessageHandler? handler, ILoggerFactory? loggerFactory)
     {
-        HttpHandler = handler ?? new SocketsHttpHandler
+        var channel = new GrpcChannelOptions
         {
-            EnableMultipleHttp2Connections = true,
-            PooledConnectionIdleTimeout = Timeout.InfiniteTimeSpan,
-            KeepAlivePingDelay = TimeSpan.FromSeconds(60),
-            KeepAlivePingTimeout = TimeSpan.FromSeconds(30),
-        },
-        ServiceConfig = null,
-        MaxRetryAttempts = 0,
-        ThrowOperationCanceledOnCancellation = true,
-        LoggerFactory = loggerFactory,
-        DisposeHttpClient = true,
+            HttpHandler = handler ?? Handler(),
+            LoggerFactory = loggerFactory,
+            DisposeHttpClient = true,
+        };
+        Apply(options, channel);
+        return channel;
+    }
+
+    /// <summary>What every channel of these options gets, with or without dependency injection.</summary>
+    internal static void Apply(ProcurementClientOptions options, GrpcChannelOptions channel)
+    {
+        var resolved = options.Endpoint.Scheme is "dns" or "static";
+        channel.ServiceConfig = resolved ? new ServiceConfig { LoadBalancingConfigs = { new RoundRobinConfig() } } : null;
+        channel.Credentials = resolved ? options.UseTls ? ChannelCredentials.SecureSsl : ChannelCredentials.Insecure : null;
+        channel.MaxRetryAttempts = 0;
+        channel.ThrowOperationCanceledOnCancellation = true;
+        options.ConfigureChannel?.Invoke(channel);
+    }
+
+    /// <summary>The connection settings every channel gets, with or without dependency injection.</summary>
+    internal static SocketsHttpHandler Handler() => new()
+    {
+        EnableMultipleHttp2Connections = true,
+        PooledConnectionIdleTimeout = Timeout.InfiniteTimeSpan,
+        KeepAlivePingDelay = TimeSpan.FromSeconds(60),
+        KeepAlivePingTimeout = TimeSpan.FromSeconds(30),
     };
 
     public void Dispose() => _channel.Dispose();
 }
 
-/// <summary>Adds <c>authorization: Bearer …</c> to every call (works with and without TLS).</summary>
+/// <summary>
+/// Adds <c>authorization: Bearer …</c> to every call (works with and without TLS), and the W3C trace
+/// context of the current attempt, so the server's spans join the caller's trace.
+/// </summary>
 public sealed class ApiKeyInterceptor(string? apiKey) : Interceptor
 {
     public override AsyncUnaryCall<TResponse> AsyncUnaryCall<TRequest, TResponse>(TRequest request, ClientInterceptorContext<TRequest, TResponse> context, AsyncUnaryCallContinuation<TRequest, TResponse> continuation) =>
@@ -81,13 +102,31 @@ public sealed class ApiKeyInterceptor(string? apiKey) : Interceptor
         where TRequest : class
         where TResponse : class
     {
-        if (string.IsNullOrEmpty(apiKey))
+        var activity = System.Diagnostics.Activity.Current;
+        if (string.IsNullOrEmpty(apiKey) && activity is null)
         {
             return context;
         }
 
         var headers = context.Options.Headers ?? [];
-        headers.Add("authorization", $"Bearer {apiKey}");
+        if (!string.IsNullOrEmpty(apiKey))
+        {
+            headers.Add("authorization", $"Bearer {apiKey}");
+        }
+
+        if (activity is not null)
+        {
+            activity.SetTag("rpc.method", context.Method.FullName);
+            System.Diagnostics.DistributedContextPropagator.Current.Inject(activity, headers, static (carrier, name, value) =>
+            {
+                var metadata = (Metadata)carrier!;
+                if (metadata.Get(name) is null && value is not null)
+                {
+                    metadata.Add(name, value);
+                }
+            });
+        }
+
         return new ClientInterceptorContext<TRequest, TResponse>(context.Method, context.Host, context.Options.WithHeaders(headers));
     }
 }

@@ -56,11 +56,21 @@ public sealed class ProcurementClientOptions
     /// <summary>The clock of timeouts, backoff and the breaker; tests use a fake one.</summary>
     public TimeProvider TimeProvider { get; set; } = TimeProvider.System;
 
+    /// <summary>
+    /// A <c>dns:///host:port</c> endpoint resolves to every address the name has (a Kubernetes headless
+    /// Service: one per ready replica) and spreads calls over them round-robin; <c>http(s)://</c> keeps
+    /// one address. Plain-text unless <see cref="UseTls"/>.
+    /// </summary>
+    public bool UseTls { get; set; }
+
+    /// <summary>Lets a caller adjust the channel (e.g. register a resolver for tests); applied last.</summary>
+    public Action<Grpc.Net.Client.GrpcChannelOptions>? ConfigureChannel { get; set; }
+
     internal void Validate()
     {
-        if (!Endpoint.IsAbsoluteUri || (Endpoint.Scheme != Uri.UriSchemeHttp && Endpoint.Scheme != Uri.UriSchemeHttps))
+        if (!Endpoint.IsAbsoluteUri || Endpoint.Scheme is not ("http" or "https" or "dns" or "static"))
         {
-            throw new ArgumentException("Endpoint must be an absolute http:// or https:// address.", nameof(Endpoint));
+            throw new ArgumentException("Endpoint must be an absolute http://, https:// or dns:///host:port address.", nameof(Endpoint));
         }
 
         if (TotalTimeout <= TimeSpan.Zero || AttemptTimeout <= TimeSpan.Zero || MaxRetryAttempts < 0)

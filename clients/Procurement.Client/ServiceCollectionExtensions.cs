@@ -30,11 +30,9 @@ public static class ServiceCollectionExtensions
     private static void AddStub<TClient>(IServiceCollection services)
         where TClient : class =>
         services.AddGrpcClient<TClient>((sp, o) => o.Address = sp.GetRequiredService<IOptions<ProcurementClientOptions>>().Value.Endpoint)
-            .ConfigureChannel((sp, channel) =>
-            {
-                channel.ServiceConfig = null; // gRPC's own retries stay off: Polly retries
-                channel.MaxRetryAttempts = 0;
-                channel.ThrowOperationCanceledOnCancellation = true;
-            })
+            // The same connection settings as ProcurementClient.Create: keep-alive pings, several HTTP/2 connections.
+            .ConfigurePrimaryHttpMessageHandler(ProcurementClient.Handler)
+            // gRPC's own retries stay off (Polly retries); dns:/// balances round-robin.
+            .ConfigureChannel((sp, channel) => ProcurementClient.Apply(sp.GetRequiredService<IOptions<ProcurementClientOptions>>().Value, channel))
             .AddInterceptor(InterceptorScope.Client, sp => new ApiKeyInterceptor(sp.GetRequiredService<IOptions<ProcurementClientOptions>>().Value.ApiKey));
 }

@@ -102,6 +102,13 @@ public interface IStoreSession
     Task LockPoolsAsync(IReadOnlyCollection<string> poolIds);
 
     /// <summary>
+    /// Runs <paramref name="action"/> once this unit is durably committed, and never if it is not (a
+    /// failed or rolled-back unit, a dry run): what is counted or announced then matches what happened.
+    /// Actions must be quick and must not throw.
+    /// </summary>
+    void OnCommitted(Action action);
+
+    /// <summary>
     /// True where one writer makes every change (SQLite): a row this unit read stays current until the
     /// unit itself changes it, so nothing read before <see cref="LockPoolsAsync"/> needs reading again.
     /// </summary>
@@ -162,7 +169,7 @@ public sealed record DbScope(DbConnection Connection, DbTransaction? Transaction
 }
 
 /// <summary>The provider-neutral session: repositories over one connection and transaction, made when first used.</summary>
-public class StoreSession(DbScope db) : IStoreSession
+public class StoreSession(DbScope db, StorageInstruments? instruments = null) : IStoreSession
 {
     private PoolRepository? _pools;
     private ContractRepository? _contracts;
@@ -176,8 +183,33 @@ public class StoreSession(DbScope db) : IStoreSession
     private IncidentRepository? _incidents;
     private BillingRepository? _billing;
     private KeptPoolViews? _poolViews;
+    private List<Action>? _committed;
 
     public DbScope Db { get; } = db;
+
+    public void OnCommitted(Action action) => (_committed ??= []).Add(action);
+
+    /// <summary>The actions the unit that just ran asked for at its commit; the session forgets them.</summary>
+    public List<Action>? TakeCommitted()
+    {
+        var actions = _committed;
+        _committed = null;
+        return actions;
+    }
+
+    /// <summary>Runs actions taken from a committed unit.</summary>
+    public static void RunCommitted(List<Action>? actions)
+    {
+        if (actions is null)
+        {
+            return;
+        }
+
+        foreach (var action in actions)
+        {
+            action();
+        }
+    }
 
     public PoolRepository Pools => _pools ??= new(Db);
 
@@ -191,7 +223,8 @@ public class StoreSession(DbScope db) : IStoreSession
 
     public AllocationRepository Allocations => _allocations ??= new(Db);
 
-    public AllocationEventRepository AllocationEvents => _allocationEvents ??= new(Db);
+    public AllocationEventRepository AllocationEvents => _allocationEvents ??= new(Db,
+        instruments is null ? null : e => OnCommitted(() => instruments.EventCommitted(e)));
 
     public UsageRepository Usage => _usage ??= new(Db);
 

@@ -17,18 +17,19 @@ public static class StoreFactory
         database.StartsWith("Host=", StringComparison.OrdinalIgnoreCase);
 
     /// <summary>Opens the store and applies pending migrations; <paramref name="sqliteBusyTimeout"/> as for <see cref="SqliteDatabase"/>.</summary>
-    public static IProcurementStore Create(string database, TimeProvider time, ILoggerFactory loggerFactory, TimeSpan? sqliteBusyTimeout = null)
+    public static IProcurementStore Create(string database, TimeProvider time, ILoggerFactory loggerFactory, TimeSpan? sqliteBusyTimeout = null,
+        StorageInstruments? instruments = null)
     {
         if (IsPostgres(database))
         {
-            var store = new PostgresStore(ConnectionString(database), loggerFactory.CreateLogger<PostgresStore>());
+            var store = new PostgresStore(ConnectionString(database), loggerFactory.CreateLogger<PostgresStore>(), loggerFactory, instruments);
             store.Initialize(time);
             return store;
         }
 
         var file = new SqliteDatabase(database, sqliteBusyTimeout);
         file.Initialize(time);
-        return new SqliteStore(file, loggerFactory.CreateLogger<SqliteStore>(), time);
+        return new SqliteStore(file, loggerFactory.CreateLogger<SqliteStore>(), time, instruments);
     }
 
     /// <summary>An Npgsql connection string from a <c>postgres://user:password@host:port/database?option=value</c> URL.</summary>

@@ -25,6 +25,16 @@ public sealed class BenchServer : IAsyncDisposable
 
     public string Key { get; }
 
+    /// <summary>The server's Prometheus scrape port.</summary>
+    public int MetricsPort { get; } = FreeMetricsPort();
+
+    private static int FreeMetricsPort()
+    {
+        using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();
+        return ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
     public int ProcessId => _process!.Id;
 
     public Uri Endpoint => new($"http://127.0.0.1:{Port}");
@@ -56,6 +66,8 @@ public sealed class BenchServer : IAsyncDisposable
         {
             Dll, "--db", DatabasePath, "--urls", $"http://127.0.0.1:{Port}", "--Logging:LogLevel:Default=Warning",
             "--Procurement:WriterReportInterval=00:00:02", "--Logging:LogLevel:Procurement.Server.Hosting.WriterReport=Information",
+            // Metrics on, as a provider runs it: every instrument published on a scrape port of its own.
+            $"--Procurement:Telemetry:PrometheusPort={MetricsPort}",
         })
         {
             info.ArgumentList.Add(a);

@@ -46,7 +46,7 @@ public sealed class ServerProcess : IAsyncDisposable
         var dll = await Published.Value;
         var info = new ProcessStartInfo("dotnet")
         {
-            ArgumentList = { dll, "--db", DatabasePath, "--urls", Endpoint.ToString().TrimEnd('/'), "--Logging:LogLevel:Default=Warning" },
+            ArgumentList = { dll, "--db", DatabasePath, "--urls", Endpoint.ToString().TrimEnd('/'), "--Logging:LogLevel:Default=Warning", "--Procurement:Telemetry:PrometheusPort=0" },
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             WorkingDirectory = Path.GetDirectoryName(_log)!,

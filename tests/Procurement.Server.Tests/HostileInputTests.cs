@@ -108,16 +108,21 @@ public sealed class HostileInputTests : IAsyncLifetime
     [Fact]
     public async Task HugeValues_AreRefusedWithABoundedError_Quickly()
     {
-        var huge = new string('9', 1_000_000);
-        var index = await Refused("value", _server.OperatorContracts.PublishIndexValueAsync(new PublishIndexValueRequest
+        var huge = await Refused("value", _server.OperatorContracts.PublishIndexValueAsync(new PublishIndexValueRequest
         {
-            RequestId = Rpc.NewRequestId(), IndexName = "IDX", Value = huge, EffectiveTime = Timestamp.FromDateTimeOffset(_server.Clock.GetUtcNow()),
+            RequestId = Rpc.NewRequestId(), IndexName = "IDX", Value = new string('9', 1_000_000), EffectiveTime = Timestamp.FromDateTimeOffset(_server.Clock.GetUtcNow()),
         }));
-        Assert.Contains(" characters)", index.Status.Detail);
-        Assert.True(index.Status.Detail.Length < 1_000, index.Status.Detail);
+        Assert.True(huge.Status.Detail.Length < 1_000, huge.Status.Detail);
 
-        var id = await Rpc.FailsWith(StatusCode.NotFound, _server.OperatorContracts.GetContractAsync(new GetContractRequest { ContractId = new string('x', 100_000) }));
-        Assert.True(TrailerBytes(id) < MaxTrailerBytes);
+        // Within the string limit but not a decimal: the value is echoed as a prefix and its length.
+        var long4k = await Refused("value", _server.OperatorContracts.PublishIndexValueAsync(new PublishIndexValueRequest
+        {
+            RequestId = Rpc.NewRequestId(), IndexName = "IDX", Value = new string('9', 4_000) + "x", EffectiveTime = Timestamp.FromDateTimeOffset(_server.Clock.GetUtcNow()),
+        }));
+        Assert.Contains("(4,001 characters)", long4k.Status.Detail);
+
+        await Refused("contract_id", _server.OperatorContracts.GetContractAsync(new GetContractRequest { ContractId = new string('x', 100_000) }));
+        await Refused("contract_id", _server.OperatorContracts.GetContractAsync(new GetContractRequest { ContractId = "ctr_1\u0000" }));
 
         // A thousand entitlements to the same pool, each named a duplicate: the first are listed, the rest counted.
         var terms = Fixtures.Terms(_server.Clock.GetUtcNow());

@@ -157,7 +157,8 @@ public sealed class ServerHarness : IAsyncDisposable
     private async Task StartAppAsync(string[] extraArgs)
     {
         _extraArgs = extraArgs;
-        string[] args = ["--db", Database, "--urls", _url, "--Logging:LogLevel:Default=Warning", .. extraArgs];
+        // No scrape endpoint unless a test asks for one: many servers share this process.
+        string[] args = ["--db", Database, "--urls", _url, "--Logging:LogLevel:Default=Warning", "--Procurement:Telemetry:PrometheusPort=0", .. extraArgs];
         _app = ProcurementHost.Build(args, services =>
         {
             services.AddSingleton<TimeProvider>(Clock);

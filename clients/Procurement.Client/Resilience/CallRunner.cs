@@ -46,12 +46,26 @@ public sealed class CallRunner
     public async Task<T> RunAsync<T>(ResiliencePipeline pipeline, CallKind kind, Func<CancellationToken, Task<T>> attempt, CancellationToken cancellationToken)
     {
         var tag = new KeyValuePair<string, object?>("kind", kind == CallKind.Read ? "procurement-read" : "procurement-mutation");
+        using var call = ClientMetrics.Activities.StartActivity("procurement.client.call", System.Diagnostics.ActivityKind.Internal);
+        call?.SetTag("procurement.call.kind", tag.Value);
+        var attempts = 0;
         try
         {
             return await pipeline.ExecuteAsync(async token =>
             {
                 ClientMetrics.Attempts.Add(1, tag);
-                return await attempt(token).ConfigureAwait(false);
+                // The attempt's span is the parent the server sees (its trace context goes in the call's headers).
+                using var span = ClientMetrics.Activities.StartActivity("procurement.client.attempt", System.Diagnostics.ActivityKind.Client);
+                span?.SetTag("procurement.attempt", ++attempts);
+                try
+                {
+                    return await attempt(token).ConfigureAwait(false);
+                }
+                catch (Exception e)
+                {
+                    span?.SetStatus(System.Diagnostics.ActivityStatusCode.Error, e is RpcException r ? r.StatusCode.ToString() : e.GetType().Name);
+                    throw;
+                }
             }, cancellationToken).ConfigureAwait(false);
         }
         catch (RpcException e) when (!cancellationToken.IsCancellationRequested)

@@ -9,6 +9,9 @@ public static class ClientMetrics
 
     private static readonly Meter Meter = new(MeterName);
 
+    /// <summary>Spans: one per logical call, with one child per attempt, so retries show in a trace.</summary>
+    public static readonly System.Diagnostics.ActivitySource Activities = new(MeterName);
+
     /// <summary>Every attempt sent to the server, first tries and retries alike.</summary>
     public static readonly Counter<long> Attempts = Meter.CreateCounter<long>("procurement.client.attempts", description: "gRPC attempts sent");
 

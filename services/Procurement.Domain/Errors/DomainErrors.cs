@@ -3,6 +3,12 @@ namespace Procurement.Domain.Errors;
 /// <summary>Factories for the common failures, so messages and reasons stay uniform.</summary>
 public static class DomainErrors
 {
+    private const int QuotedPrefix = 64;
+
+    /// <summary>A value as an error echoes it: whole when short, else its first 64 characters and its length.</summary>
+    public static string Quote(string value) =>
+        value.Length <= QuotedPrefix ? $"'{value}'" : $"'{value[..QuotedPrefix]}…' ({value.Length.ToString("N0", System.Globalization.CultureInfo.InvariantCulture)} characters)";
+
     public static ProcurementException Invalid(IReadOnlyList<FieldViolation> violations) =>
         new(ErrorKind.InvalidArgument, ErrorReasons.InvalidField,
             violations.Count == 1
@@ -24,11 +30,11 @@ public static class DomainErrors
 
     /// <summary>A missing resource, and equally another tenant's resource: the caller cannot tell them apart.</summary>
     public static ProcurementException NotFound(string resourceType, string id) =>
-        new(ErrorKind.NotFound, ErrorReasons.NotFound, $"{resourceType} '{id}' was not found.",
+        new(ErrorKind.NotFound, ErrorReasons.NotFound, $"{resourceType} {Quote(id)} was not found.",
             metadata: new Dictionary<string, string> { ["resource_type"] = resourceType, ["resource_id"] = id });
 
     public static ProcurementException AlreadyExists(string resourceType, string id) =>
-        new(ErrorKind.AlreadyExists, ErrorReasons.AlreadyExists, $"{resourceType} '{id}' already exists.",
+        new(ErrorKind.AlreadyExists, ErrorReasons.AlreadyExists, $"{resourceType} {Quote(id)} already exists.",
             metadata: new Dictionary<string, string> { ["resource_type"] = resourceType, ["resource_id"] = id });
 
     public static ProcurementException EtagMismatch(string resourceType, string id, string expected, string actual) =>

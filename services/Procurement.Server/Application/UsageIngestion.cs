@@ -46,7 +46,7 @@ public static class UsageIngestion
     public const string SampleIdReused = "SAMPLE_ID_REUSED";
 
     /// <summary>A sample as received, before any check.</summary>
-    /// <summary>A sample as received; <paramref name="TimeProblem"/> names a window bound that breaks the API's time rules.</summary>
+    /// <summary>A sample as received; <paramref name="TimeProblem"/> names a field that breaks the API's edge rules (a time, a string).</summary>
     public sealed record Incoming(string Source, string SampleId, string AllocationId, DateTimeOffset? WindowStart, DateTimeOffset? WindowEnd, long BusyGpuSeconds,
         string? TimeProblem = null);
 

@@ -10,7 +10,8 @@ namespace Procurement.Server.ErrorHandling;
 /// <c>Timestamp</c> lies in [1970-01-01, 9999-01-01) with nanos in 0..999,999,999 (room left for month
 /// arithmetic past any valid time), a <c>Duration</c> is normalized and within ±1,000 years, and both
 /// are whole milliseconds (what storage keeps), so a value is never truncated after it was validated
-/// and an identical resend is always a duplicate.
+/// and an identical resend is always a duplicate. Every string is at most <see cref="MaxStringLength"/>
+/// characters with no NUL (which PostgreSQL cannot store and no id, name or decimal contains).
 /// </summary>
 public static class EdgeValidation
 {
@@ -18,6 +19,10 @@ public static class EdgeValidation
     private const long EndTimestampSeconds = 253_370_764_800; // 9999-01-01T00:00:00Z, excluded
     private const long MaxDurationSeconds = 31_557_600_000;   // 1,000 years of 365.25 days
     private const int NanosPerMillisecond = 1_000_000;
+
+    public const int MaxStringLength = 4096;
+
+    public const string StringRule = "must be at most 4,096 characters, none of them NUL";
 
     public const string TimestampRule = "must be a time from 1970-01-01 up to 9999-01-01 in whole milliseconds";
     public const string DurationRule = "must be a normalized duration of at most 1,000 years in whole milliseconds";
@@ -29,21 +34,16 @@ public static class EdgeValidation
         d.Seconds is >= -MaxDurationSeconds and <= MaxDurationSeconds && d.Nanos is > -1_000_000_000 and < 1_000_000_000
         && (d.Seconds == 0 || d.Nanos == 0 || (d.Seconds > 0) == (d.Nanos > 0)) && d.Nanos % NanosPerMillisecond == 0;
 
-    /// <summary>Adds a violation, named by its path in the request, for every bad timestamp or duration in <paramref name="message"/>.</summary>
-    public static void Check(IMessage message, List<FieldViolation> violations) => Walk(message, "", violations);
+    public static bool IsValid(string text) => text.Length <= MaxStringLength && !text.Contains('\0', StringComparison.Ordinal);
 
-    private static readonly Dictionary<MessageDescriptor, bool> Relevant = [];
+    /// <summary>Adds a violation, named by its path in the request, for every bad string, timestamp or duration in <paramref name="message"/>.</summary>
+    public static void Check(IMessage message, List<FieldViolation> violations) => Walk(message, "", violations);
 
     private static void Walk(IMessage message, string prefix, List<FieldViolation> violations)
     {
-        if (!HasTimes(message.Descriptor))
-        {
-            return;
-        }
-
         foreach (var field in message.Descriptor.Fields.InFieldNumberOrder())
         {
-            if (field.FieldType != FieldType.Message || field.IsMap)
+            if (field.IsMap || field.FieldType is not (FieldType.Message or FieldType.String))
             {
                 continue;
             }
@@ -54,20 +54,25 @@ public static class EdgeValidation
                 var i = 0;
                 foreach (var item in (System.Collections.IList)value)
                 {
-                    CheckValue((IMessage)item!, $"{prefix}{field.Name}[{i++}]", violations);
+                    CheckValue(item!, $"{prefix}{field.Name}[{i++}]", violations);
                 }
             }
-            else if (value is IMessage child)
+            else if (value is not null)
             {
-                CheckValue(child, prefix + field.Name, violations);
+                CheckValue(value, prefix + field.Name, violations);
             }
         }
     }
 
-    private static void CheckValue(IMessage value, string path, List<FieldViolation> violations)
+    private static void CheckValue(object value, string path, List<FieldViolation> violations)
     {
         switch (value)
         {
+            case string text when !IsValid(text):
+                violations.Add(new(path, StringRule));
+                break;
+            case string:
+                break;
             case Timestamp t when !IsValid(t):
                 violations.Add(new(path, TimestampRule));
                 break;
@@ -76,27 +81,9 @@ public static class EdgeValidation
                 break;
             case Timestamp or Duration:
                 break;
-            default:
-                Walk(value, path + ".", violations);
+            case IMessage child:
+                Walk(child, path + ".", violations);
                 break;
-        }
-    }
-
-    /// <summary>Whether a message type holds a timestamp or a duration anywhere below it; computed once per type.</summary>
-    private static bool HasTimes(MessageDescriptor descriptor)
-    {
-        lock (Relevant)
-        {
-            if (Relevant.TryGetValue(descriptor, out var known))
-            {
-                return known;
-            }
-
-            Relevant[descriptor] = false; // a recursive type is settled by its other fields
-            var has = descriptor.Fields.InFieldNumberOrder().Any(f => f.FieldType == FieldType.Message && !f.IsMap
-                && (f.MessageType.FullName is "google.protobuf.Timestamp" or "google.protobuf.Duration" || HasTimes(f.MessageType)));
-            Relevant[descriptor] = has;
-            return has;
         }
     }
 }

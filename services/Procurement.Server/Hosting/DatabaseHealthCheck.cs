@@ -38,3 +38,12 @@ public sealed class DatabaseHealthCheck(IProcurementStore store) : IHealthCheck
 
     private sealed record Answer(long At, HealthCheckResult Result);
 }
+
+/// <summary>The names of the gRPC health services a probe asks for, and the check tags behind them.</summary>
+public static class HealthServices
+{
+    public const string Liveness = "liveness";
+    public const string Readiness = "readiness";
+    public const string LiveTag = "live";
+    public const string ReadyTag = "ready";
+}

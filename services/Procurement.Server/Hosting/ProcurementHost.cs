@@ -4,6 +4,7 @@ using Procurement.Server.Application;
 using Procurement.Server.Auth;
 using Procurement.Server.ErrorHandling;
 using Procurement.Server.Services;
+using Procurement.Server.Telemetry;
 using Procurement.Storage;
 
 namespace Procurement.Server.Hosting;
@@ -51,6 +52,8 @@ public static class ProcurementHost
             builder.Configuration.GetSection("Kestrel:Limits").Bind(k.Limits);
         });
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(30));
+        // Log lines carry the trace and span of the call they belong to.
+        builder.Logging.Configure(o => o.ActivityTrackingOptions = ActivityTrackingOptions.TraceId | ActivityTrackingOptions.SpanId);
 
         AddProcurement(builder.Services, builder.Configuration);
         configureServices?.Invoke(builder.Services);
@@ -96,8 +99,10 @@ public static class ProcurementHost
         services.AddSingleton<IProcurementStore>(sp =>
         {
             var options = sp.GetRequiredService<IOptions<ServerOptions>>().Value;
-            return StoreFactory.Create(options.Database, sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILoggerFactory>(), options.SqliteBusyTimeout);
+            return StoreFactory.Create(options.Database, sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILoggerFactory>(), options.SqliteBusyTimeout,
+                sp.GetRequiredService<StorageInstruments>());
         });
+        services.AddProcurementTelemetry(configuration);
         services.AddSingleton<ApiKeys>();
         services.AddOptions<FairUseOptions>().Bind(configuration.GetSection(FairUseOptions.Section)).ValidateOnStart();
         services.AddSingleton<IValidateOptions<FairUseOptions>, FairUseOptionsValidator>();
@@ -124,7 +129,9 @@ public static class ProcurementHost
         services.AddSingleton<SlaGrpcService>();
         services.AddGrpc(o =>
         {
-            // Outermost first: errors wrap auth so auth failures get the rich error model too.
+            // Outermost first: telemetry sees every call's final status; errors wrap auth so auth
+            // failures get the rich error model too.
+            o.Interceptors.Add<TelemetryInterceptor>();
             o.Interceptors.Add<ErrorInterceptor>();
             o.Interceptors.Add<AuthInterceptor>();
             o.Interceptors.Add<EdgeValidationInterceptor>();
@@ -134,6 +141,15 @@ public static class ProcurementHost
         // The database check remembers its answer for a second, so probes cost almost nothing and
         // the very first probe after start-up already checks the database.
         services.AddSingleton<DatabaseHealthCheck>();
-        services.AddGrpcHealthChecks().AddCheck<DatabaseHealthCheck>("database");
+        // Two gRPC health services: "liveness" says only that the process serves (a restart cannot mend
+        // an outage of the database), "readiness" and the default "" add that storage answers.
+        services.AddGrpcHealthChecks(o =>
+            {
+                o.Services.Map(HealthServices.Liveness, r => r.Tags.Contains(HealthServices.LiveTag));
+                o.Services.Map(HealthServices.Readiness, r => r.Tags.Contains(HealthServices.ReadyTag));
+                o.Services.Map("", r => r.Tags.Contains(HealthServices.ReadyTag));
+            })
+            .AddCheck("process", () => Microsoft.Extensions.Diagnostics.HealthChecks.HealthCheckResult.Healthy(), tags: [HealthServices.LiveTag])
+            .AddCheck<DatabaseHealthCheck>("database", tags: [HealthServices.ReadyTag]);
     }
 }

@@ -54,7 +54,7 @@ public static class RequestFields
 
         if (!DecimalText.TryParse(text, out var value))
         {
-            v.Add(new(field, $"'{text}' is not a decimal string such as \"0.95\""));
+            v.Add(new(field, $"{DomainErrors.Quote(text)} is not a decimal string such as \"0.95\""));
             return null;
         }
 

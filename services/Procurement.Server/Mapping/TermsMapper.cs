@@ -190,7 +190,7 @@ public static class TermsMapper
             return value;
         }
 
-        v.Add(new(field, text.Length == 0 ? "is required (a decimal string such as \"0.95\")" : $"'{text}' is not a decimal string such as \"0.95\""));
+        v.Add(new(field, text.Length == 0 ? "is required (a decimal string such as \"0.95\")" : $"{DomainErrors.Quote(text)} is not a decimal string such as \"0.95\""));
         return 0m;
     }
 

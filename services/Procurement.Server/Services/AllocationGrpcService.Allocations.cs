@@ -33,12 +33,22 @@ public sealed partial class AllocationGrpcService
             return new RequestAllocationResponse { Decision = outcome.Decision.ToApi(outcome.Victims, principal) };
         }
 
-        return await mutations.RunAsync(context, request, request.RequestId, async m =>
+        try
         {
-            var outcome = await AllocationOperations.RequestAsync(m.Session, m.Principal, parsed, m.Now, dryRun: false);
-            var response = new RequestAllocationResponse { Allocation = outcome.Allocation!.ToApi(), Decision = outcome.Decision.ToApi(outcome.Victims, m.Principal) };
-            return new MutationResult<RequestAllocationResponse>(response, Model.Allocation.ResourceType, outcome.Allocation!.Id);
-        });
+            return await mutations.RunAsync(context, request, request.RequestId, async m =>
+            {
+                var outcome = await AllocationOperations.RequestAsync(m.Session, m.Principal, parsed, m.Now, dryRun: false);
+                var decision = outcome.Decision;
+                m.Session.OnCommitted(() => metrics.Decided(decision.Outcome, decision.Reason, decision.Guaranteed));
+                var response = new RequestAllocationResponse { Allocation = outcome.Allocation!.ToApi(), Decision = decision.ToApi(outcome.Victims, m.Principal) };
+                return new MutationResult<RequestAllocationResponse>(response, Model.Allocation.ResourceType, outcome.Allocation!.Id);
+            });
+        }
+        catch (ProcurementException e) when (e.Reason is Model.AdmissionDecision.CapacityUnavailable or Model.AdmissionDecision.BurstLimitExceeded or Model.AdmissionDecision.ContractNotActive)
+        {
+            metrics.Decided(Model.AdmissionOutcome.Refuse, e.Reason, guaranteed: false);
+            throw;
+        }
     }
 
     public override async Task<GetAllocationResponse> GetAllocation(GetAllocationRequest request, ServerCallContext context)
@@ -143,6 +153,51 @@ public sealed partial class AllocationGrpcService
         }
     }
 
+    /// <summary>A pool's units and every contract's standing in it, as of <paramref name="now"/>; also the contracts read.</summary>
+    internal static async Task<(GetPoolStatusResponse Status, IReadOnlyList<Domain.Contracts.Contract> Contracts)> ReadPoolStatusAsync(IStoreSession s, string poolId, DateTimeOffset now)
+    {
+        // Three statements: the pool, its open allocations, and the contracts entitled to it or holding it.
+        var pool = await s.Pools.GetAsync(poolId) ?? throw DomainErrors.NotFound(Domain.Pools.Pool.ResourceType, poolId);
+        var open = await s.Allocations.OpenInPoolAsync(pool.Id);
+        var contracts = await s.Contracts.OfPoolAsync(pool.Id, now);
+        var pending = open.Where(a => a.State == Domain.Allocations.AllocationState.Pending).ToList();
+        var ledger = new Domain.Allocations.PoolLedger(pool.CapacityUnits,
+            open.Where(a => a.State == Domain.Allocations.AllocationState.Active).Select(AllocationEngine.Held),
+            contracts.Select(c => c.StandingIn(pool.Id, now)));
+
+        var response = new GetPoolStatusResponse
+        {
+            Pool = pool.ToApi(),
+            ActiveUnits = ledger.Held,
+            PendingUnits = pending.Sum(p => p.Units),
+            FreeUnits = ledger.Free,
+        };
+        foreach (var c in contracts.OrderBy(c => c.Id, StringComparer.Ordinal))
+        {
+            var standing = ledger.Standing(c.Id);
+            var state = c.StateAt(now);
+            if (state is Domain.Contracts.ContractState.Active or Domain.Contracts.ContractState.Suspended)
+            {
+                response.ReservedUnits += standing.ReservedUnits;
+            }
+
+            var active = ledger.UnitsOf(c.Id);
+            response.Contracts.Add(new ContractPoolStanding
+            {
+                ContractId = c.Id,
+                TenantId = c.TenantId,
+                Priority = standing.Priority,
+                ReservedUnits = standing.ReservedUnits,
+                BurstLimitUnits = standing.BurstLimitUnits,
+                ActiveUnits = active,
+                PendingUnits = pending.Where(p => p.ContractId == c.Id).Sum(p => p.Units),
+                Borrowing = active > standing.ReservedUnits,
+            });
+        }
+
+        return (response, contracts);
+    }
+
     /// <summary>The preempting allocations among <paramref name="events"/> that a customer may not see: another tenant's.</summary>
     private static async Task<HashSet<string>> OtherTenantsPreemptorsAsync(IStoreSession s, Principal principal, IReadOnlyList<Procurement.Storage.Repositories.AllocationEvent> events)
     {
@@ -175,49 +230,7 @@ public sealed partial class AllocationGrpcService
             return unchanged;
         }
 
-        var (status, listed) = await store.ReadAsync(async s =>
-        {
-            // Three statements: the pool, its open allocations, and the contracts entitled to it or holding it.
-            var pool = await s.Pools.GetAsync(request.PoolId) ?? throw DomainErrors.NotFound(Domain.Pools.Pool.ResourceType, request.PoolId);
-            var open = await s.Allocations.OpenInPoolAsync(pool.Id);
-            var contracts = await s.Contracts.OfPoolAsync(pool.Id, now);
-            var pending = open.Where(a => a.State == Domain.Allocations.AllocationState.Pending).ToList();
-            var ledger = new Domain.Allocations.PoolLedger(pool.CapacityUnits,
-                open.Where(a => a.State == Domain.Allocations.AllocationState.Active).Select(AllocationEngine.Held),
-                contracts.Select(c => c.StandingIn(pool.Id, now)));
-
-            var response = new GetPoolStatusResponse
-            {
-                Pool = pool.ToApi(),
-                ActiveUnits = ledger.Held,
-                PendingUnits = pending.Sum(p => p.Units),
-                FreeUnits = ledger.Free,
-            };
-            foreach (var c in contracts.OrderBy(c => c.Id, StringComparer.Ordinal))
-            {
-                var standing = ledger.Standing(c.Id);
-                var state = c.StateAt(now);
-                if (state is Domain.Contracts.ContractState.Active or Domain.Contracts.ContractState.Suspended)
-                {
-                    response.ReservedUnits += standing.ReservedUnits;
-                }
-
-                var active = ledger.UnitsOf(c.Id);
-                response.Contracts.Add(new ContractPoolStanding
-                {
-                    ContractId = c.Id,
-                    TenantId = c.TenantId,
-                    Priority = standing.Priority,
-                    ReservedUnits = standing.ReservedUnits,
-                    BurstLimitUnits = standing.BurstLimitUnits,
-                    ActiveUnits = active,
-                    PendingUnits = pending.Where(p => p.ContractId == c.Id).Sum(p => p.Units),
-                    Borrowing = active > standing.ReservedUnits,
-                });
-            }
-
-            return (response, contracts);
-        }, context.CancellationToken);
+        var (status, listed) = await store.ReadAsync(s => ReadPoolStatusAsync(s, request.PoolId, now), context.CancellationToken);
         statusCache.Remember(request.PoolId, commits, now, listed, status);
         return status;
     }
@@ -297,6 +310,7 @@ public sealed partial class AllocationGrpcService
         }
 
         await FlushAsync(batch, principal, tally, context.CancellationToken);
+        metrics.Samples(tally.Accepted, tally.Duplicate, tally.Rejected);
         var response = new ReportUsageResponse { Accepted = tally.Accepted, Duplicate = tally.Duplicate, Rejected = tally.Rejected };
         response.Rejections.AddRange(tally.Rejections.Select(r => new Procurement.Api.V1.UsageRejection
         {
@@ -331,11 +345,14 @@ public sealed partial class AllocationGrpcService
         }
     }
 
-    /// <summary>A streamed sample whose window breaks the time rules is rejected alone, never read past them.</summary>
+    /// <summary>A streamed sample that breaks the edge rules (times, strings) is rejected alone, never read past them.</summary>
     private static UsageIngestion.Incoming Incoming(Procurement.Api.V1.UsageSample sample)
     {
         var problem = sample.WindowStart is { } s && !EdgeValidation.IsValid(s) ? $"window_start {EdgeValidation.TimestampRule}"
             : sample.WindowEnd is { } e && !EdgeValidation.IsValid(e) ? $"window_end {EdgeValidation.TimestampRule}"
+            : !EdgeValidation.IsValid(sample.Source) ? $"source {EdgeValidation.StringRule}"
+            : !EdgeValidation.IsValid(sample.SampleId) ? $"sample_id {EdgeValidation.StringRule}"
+            : !EdgeValidation.IsValid(sample.AllocationId) ? $"allocation_id {EdgeValidation.StringRule}"
             : null;
         return problem is null
             ? new(sample.Source, sample.SampleId, sample.AllocationId, sample.WindowStart?.ToDateTimeOffset(), sample.WindowEnd?.ToDateTimeOffset(), sample.BusyGpuSeconds)

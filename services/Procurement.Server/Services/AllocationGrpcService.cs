@@ -6,6 +6,7 @@ using Procurement.Domain.Pools;
 using Procurement.Server.Application;
 using Procurement.Server.Auth;
 using Procurement.Server.Mapping;
+using Procurement.Server.Telemetry;
 using Procurement.Storage;
 using DomainPool = Procurement.Domain.Pools.Pool;
 
@@ -13,7 +14,7 @@ namespace Procurement.Server.Services;
 
 /// <summary>AllocationService, part one: pools and their capacity.</summary>
 public sealed partial class AllocationGrpcService(
-    IProcurementStore store, Mutations mutations, TimeProvider time, IHostApplicationLifetime lifetime, ReadCache<GetPoolStatusResponse> statusCache, ApiKeys keys)
+    IProcurementStore store, Mutations mutations, TimeProvider time, IHostApplicationLifetime lifetime, ReadCache<GetPoolStatusResponse> statusCache, ApiKeys keys, ProcurementMetrics metrics)
     : AllocationService.AllocationServiceBase
 {
     public override Task<CreatePoolResponse> CreatePool(CreatePoolRequest request, ServerCallContext context)

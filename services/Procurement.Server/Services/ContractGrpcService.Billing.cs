@@ -83,11 +83,13 @@ public sealed partial class ContractGrpcService
         var month = RequestFields.Month(request.Month, "month", v);
         DomainErrors.ThrowIfAny(v);
         var now = Mutations.TruncateToMilliseconds(time.GetUtcNow());
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
         var statement = await store.ReadAsync(async s =>
         {
             var contract = await ContractOperations.LoadVisibleAsync(s, principal, request.ContractId);
             return await Billing.StatementAsync(s, Billing.Period(contract, month, now), now);
         }, context.CancellationToken);
+        metrics.Computed("statement", System.Diagnostics.Stopwatch.GetElapsedTime(started));
         return new GetStatementResponse { Statement = statement.ToApi() };
     }
 

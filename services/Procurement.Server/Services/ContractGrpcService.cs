@@ -6,6 +6,7 @@ using Procurement.Domain.Errors;
 using Procurement.Server.Application;
 using Procurement.Server.Auth;
 using Procurement.Server.Mapping;
+using Procurement.Server.Telemetry;
 using Procurement.Storage;
 using Procurement.Storage.Repositories;
 using Model = Procurement.Domain.Contracts;
@@ -13,7 +14,7 @@ using Model = Procurement.Domain.Contracts;
 namespace Procurement.Server.Services;
 
 /// <summary>ContractService: maps requests, runs the domain through <see cref="Mutations"/>, maps replies.</summary>
-public sealed partial class ContractGrpcService(IProcurementStore store, Mutations mutations, TimeProvider time, ReadCache<Contract> contracts)
+public sealed partial class ContractGrpcService(IProcurementStore store, Mutations mutations, TimeProvider time, ReadCache<Contract> contracts, ProcurementMetrics metrics)
     : ContractService.ContractServiceBase
 {
     private const int MaxReasonLength = 500;

@@ -4,6 +4,7 @@ using Procurement.Domain.Errors;
 using Procurement.Server.Application;
 using Procurement.Server.Auth;
 using Procurement.Server.Mapping;
+using Procurement.Server.Telemetry;
 using Procurement.Storage;
 using Procurement.Storage.Repositories;
 using Model = Procurement.Domain.Sla;
@@ -11,7 +12,7 @@ using Model = Procurement.Domain.Sla;
 namespace Procurement.Server.Services;
 
 /// <summary>SlaService: incidents, and each contract's monthly SLA report.</summary>
-public sealed class SlaGrpcService(IProcurementStore store, Mutations mutations, TimeProvider time) : SlaService.SlaServiceBase
+public sealed class SlaGrpcService(IProcurementStore store, Mutations mutations, TimeProvider time, ProcurementMetrics metrics) : SlaService.SlaServiceBase
 {
     public override Task<RecordIncidentResponse> RecordIncident(RecordIncidentRequest request, ServerCallContext context)
     {
@@ -121,12 +122,14 @@ public sealed class SlaGrpcService(IProcurementStore store, Mutations mutations,
         var month = RequestFields.Month(request.Month, "month", v);
         DomainErrors.ThrowIfAny(v);
         var now = Mutations.TruncateToMilliseconds(time.GetUtcNow());
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
         var report = await store.ReadAsync(async s =>
         {
             var contract = await ContractOperations.LoadVisibleAsync(s, principal, request.ContractId);
             var period = Billing.Period(contract, month, now);
             return (await Billing.SlaAsync(s, period)).ToApi(period);
         }, context.CancellationToken);
+        metrics.Computed("sla_report", System.Diagnostics.Stopwatch.GetElapsedTime(started));
         return new GetSlaReportResponse { Report = report };
     }
 }

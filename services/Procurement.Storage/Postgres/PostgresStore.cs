@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Dapper;
 using Microsoft.Extensions.Logging;
 using Npgsql;
@@ -29,10 +30,20 @@ public sealed partial class PostgresStore : IProcurementStore, IAsyncDisposable
     private readonly CommittedContractVersions _committed = new();
     private TaskCompletionSource _nextCommit = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    public PostgresStore(string connectionString, ILogger<PostgresStore> logger)
+    private readonly StorageInstruments? _instruments;
+
+    public PostgresStore(string connectionString, ILogger<PostgresStore> logger, ILoggerFactory? loggerFactory = null, StorageInstruments? instruments = null)
     {
         _logger = logger;
-        _dataSource = NpgsqlDataSource.Create(connectionString);
+        _instruments = instruments;
+        // Npgsql logs through the host's logging and reports its spans to the "Npgsql" activity source.
+        var builder = new NpgsqlDataSourceBuilder(connectionString);
+        if (loggerFactory is not null)
+        {
+            builder.UseLoggerFactory(loggerFactory);
+        }
+
+        _dataSource = builder.Build();
         _listener = Task.Run(ListenAsync);
     }
 
@@ -112,17 +123,27 @@ public sealed partial class PostgresStore : IProcurementStore, IAsyncDisposable
 
     private async Task<T> RunUnitAsync<T>(Func<IStoreSession, Task<T>> unitOfWork, CancellationToken cancellationToken)
     {
+        var queued = Stopwatch.GetTimestamp();
         for (var attempt = 1; ; attempt++)
         {
             await using var connection = await OpenAsync(cancellationToken);
             await using var tx = await connection.BeginTransactionAsync(System.Data.IsolationLevel.ReadCommitted, cancellationToken);
+            _instruments?.UnitWaited(Stopwatch.GetElapsedTime(queued));
             try
             {
                 // Once a unit starts writing it finishes: the caller's cancellation does not cut it in half.
-                var result = await unitOfWork(new StoreSession(new DbScope(connection, tx, CancellationToken.None, PostgresDialect.Instance)));
+                var session = new StoreSession(new DbScope(connection, tx, CancellationToken.None, PostgresDialect.Instance), _instruments);
+                T result;
+                using (StorageInstruments.Activities.StartActivity("procurement.unit_of_work"))
+                {
+                    result = await unitOfWork(session);
+                }
+
                 await connection.ExecuteAsync($"NOTIFY {Channel}", transaction: tx);
+                var commitStarted = Stopwatch.GetTimestamp();
                 try
                 {
+                    using var commit = StorageInstruments.Activities.StartActivity("procurement.commit");
                     await tx.CommitAsync(CancellationToken.None);
                 }
                 catch (Exception e)
@@ -132,6 +153,8 @@ public sealed partial class PostgresStore : IProcurementStore, IAsyncDisposable
                     throw new CommitFailedException(e);
                 }
 
+                _instruments?.GroupCommitted(1, Stopwatch.GetElapsedTime(commitStarted));
+                StoreSession.RunCommitted(session.TakeCommitted());
                 Signal();
                 return result;
             }

@@ -19,7 +19,8 @@ public sealed record AllocationEvent(
 
 public sealed record AllocationEventFilter(string? TenantId, string? ContractId, string? PoolId);
 
-public sealed class AllocationEventRepository(DbScope db)
+/// <summary>The allocation event log; <paramref name="appended"/> hears of each event this session appends.</summary>
+public sealed class AllocationEventRepository(DbScope db, Action<AllocationEvent>? appended = null)
 {
     private const string SelectAfter = """
         SELECT seq AS Sequence, occurred_at_ms AS OccurredAtMs, type AS Type, cause AS Cause, allocation_id AS AllocationId,
@@ -52,6 +53,7 @@ public sealed class AllocationEventRepository(DbScope db)
             .Bind("@Cause", EnumNames.ToUpperSnake(e.Cause)).Bind("@AllocationId", e.AllocationId).Bind("@ContractId", e.ContractId)
             .Bind("@TenantId", e.TenantId).Bind("@PoolId", e.PoolId).Bind("@Units", e.Units).Bind("@State", EnumNames.ToUpperSnake(e.State))
             .Bind("@PreemptedBy", e.PreemptedBy).ExecuteAsync();
+        appended?.Invoke(e);
     }
 
     public async Task<IReadOnlyList<AllocationEvent>> ListAfterAsync(long afterSeq, AllocationEventFilter filter, int limit) =>

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Diagnostics;
 using System.Threading.Channels;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Logging;
@@ -39,10 +40,13 @@ public sealed partial class SqliteStore : IProcurementStore, IAsyncDisposable
     private volatile bool _disposed;
     private TaskCompletionSource _nextCommit = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    public SqliteStore(SqliteDatabase database, ILogger<SqliteStore> logger, TimeProvider? time = null)
+    private readonly StorageInstruments? _instruments;
+
+    public SqliteStore(SqliteDatabase database, ILogger<SqliteStore> logger, TimeProvider? time = null, StorageInstruments? instruments = null)
     {
         _database = database;
         _logger = logger;
+        _instruments = instruments;
         Stats = new WriterStats(time ?? TimeProvider.System);
         _writer = Task.Factory.StartNew(WriteLoopAsync, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default).Unwrap();
     }
@@ -133,7 +137,7 @@ public sealed partial class SqliteStore : IProcurementStore, IAsyncDisposable
     public Task<T> WriteAsync<T>(Func<IStoreSession, Task<T>> unitOfWork, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
-        var item = new WorkItem<T>(unitOfWork, cancellationToken) { Enqueued = Stats.Timestamp() };
+        var item = new WorkItem<T>(unitOfWork, cancellationToken) { Enqueued = Stats.Timestamp(), Trace = Activity.Current?.Context ?? default };
         if (!_queue.Writer.TryWrite(item))
         {
             throw new ObjectDisposedException(nameof(SqliteStore), "The store is shutting down.");
@@ -244,15 +248,18 @@ public sealed partial class SqliteStore : IProcurementStore, IAsyncDisposable
             var handle = connection.Handle;
             var changesBefore = SQLitePCL.raw.sqlite3_total_changes(handle);
             var scope = new DbScope(connection, tx, CancellationToken.None, SqliteDialect.Instance, _cache, commands);
-            var session = new StoreSession(scope);
+            var session = new StoreSession(scope, _instruments);
             for (var i = 0; i < batch.Count; i++)
             {
                 var item = batch[i];
                 var changesBeforeUnit = SQLitePCL.raw.sqlite3_total_changes(handle);
                 _cache.BeginUnit();
+                session.TakeCommitted();
+                using var unitSpan = StorageInstruments.Activities.StartActivity("procurement.unit_of_work", ActivityKind.Internal, item.Trace);
                 try
                 {
                     await item.RunAsync(session).ConfigureAwait(false);
+                    item.Committed = session.TakeCommitted();
                     succeeded.Add(item);
                 }
                 catch (Exception ex)
@@ -287,8 +294,27 @@ public sealed partial class SqliteStore : IProcurementStore, IAsyncDisposable
             }
 
             var ran = Stats.Timestamp();
+            var commitStart = StorageInstruments.Activities.HasListeners() ? TimeProvider.System.GetUtcNow() : default;
             var committed = again is null && TryCommit(connection, tx, succeeded, changesBefore);
-            Count(batch, started, ran, again is null ? Stats.Timestamp() : ran);
+            if (committed && StorageInstruments.Activities.HasListeners())
+            {
+                // One commit serves the whole group: each unit's trace gets a span of it.
+                var commitEnd = TimeProvider.System.GetUtcNow();
+                foreach (var item in succeeded)
+                {
+                    using var span = StorageInstruments.Activities.StartActivity("procurement.commit", ActivityKind.Internal, item.Trace, startTime: commitStart);
+                    span?.SetTag("procurement.group.units", succeeded.Count);
+                    span?.SetEndTime(commitEnd.UtcDateTime);
+                }
+            }
+
+            var finished = again is null ? Stats.Timestamp() : ran;
+            Count(batch, started, ran, finished);
+            if (committed && succeeded.Count > 0)
+            {
+                _instruments?.GroupCommitted(succeeded.Count, Stats.Elapsed(ran, finished));
+            }
+
             if (again is null && !committed)
             {
                 return;
@@ -346,6 +372,7 @@ public sealed partial class SqliteStore : IProcurementStore, IAsyncDisposable
         foreach (var item in batch)
         {
             queued += started - item.Enqueued;
+            _instruments?.UnitWaited(Stats.Elapsed(item.Enqueued, started));
         }
 
         Stats.Group(batch.Count, queued, ran - started, finished - ran);
@@ -431,6 +458,12 @@ public sealed partial class SqliteStore : IProcurementStore, IAsyncDisposable
         /// <summary>When the unit was queued (a <see cref="WriterStats"/> timestamp).</summary>
         public long Enqueued { get; init; }
 
+        /// <summary>The caller's trace, so the unit's spans join it although the writer runs them.</summary>
+        public ActivityContext Trace { get; init; }
+
+        /// <summary>What the unit asked to run once it is committed (<see cref="IStoreSession.OnCommitted"/>).</summary>
+        public List<Action>? Committed { get; set; }
+
         public abstract Task RunAsync(IStoreSession session);
 
         public abstract void Complete();
@@ -454,7 +487,11 @@ public sealed partial class SqliteStore : IProcurementStore, IAsyncDisposable
 
         public override async Task RunAsync(IStoreSession session) => _result = await work(session).ConfigureAwait(false);
 
-        public override void Complete() => _completion.TrySetResult(_result!);
+        public override void Complete()
+        {
+            StoreSession.RunCommitted(Committed);
+            _completion.TrySetResult(_result!);
+        }
 
         public override void Fail(Exception exception) =>
             ThreadPool.UnsafeQueueUserWorkItem(static state => state.Completion.TrySetException(state.Exception), (Completion: _completion, Exception: exception), preferLocal: false);

@@ -26,6 +26,8 @@ public sealed class WriterStats
 
     internal long Timestamp() => _time.GetTimestamp();
 
+    internal TimeSpan Elapsed(long from, long to) => Duration(to - from);
+
     /// <summary>Counts a group: its units, the sum of their waits, and its two phases, in <see cref="TimeProvider"/> timestamp ticks.</summary>
     internal void Group(int units, long queuedTicks, long runningTicks, long committingTicks)
     {
