@@ -113,6 +113,23 @@ await using (var server = await BenchServer.StartAsync(dll, Path.Combine(work, "
         var pairs = best.Rate;
 
         rows.Add(($"RequestAllocation + ReleaseAllocation pairs, {callers} callers", Rate(pairs, "pairs/s"), Rate(raw, "single-row txn/s (synchronous=FULL)"), Ratio(pairs, raw), "≥ 1.0"));
+        // Telemetry's cost: the same pairs on a server without the scrape endpoint, whose instruments
+        // then have no listener. Measured the same way (warm-up, best of the rounds).
+        await using (var quiet = await BenchServer.StartAsync(dll, Path.Combine(work, "quiet.db"), "--Procurement:Telemetry:PrometheusPort=0"))
+        {
+            using var quietClient = ProcurementClient.Create(new ProcurementClientOptions { Endpoint = quiet.Endpoint, ApiKey = quiet.Key });
+            var (quietContracts, quietPool) = await SetUpAsync(quietClient, contracts: 64);
+            using var quietStub = new StubCaller(quiet.Endpoint, quiet.Key);
+            await AdmissionPairsAsync([quietStub], quietContracts, quietPool, callers, seconds);
+            double off = 0;
+            for (var round = 0; round < admissionRounds; round++)
+            {
+                off = Math.Max(off, (await MeteredAsync("telemetry off", quiet, () => AdmissionPairsAsync([quietStub], quietContracts, quietPool, callers, seconds))).Rate);
+            }
+
+            rows.Add(("Same pairs, telemetry on (the row above) against off (no scrape endpoint)", Rate(pairs, "pairs/s on"), Rate(off, "pairs/s off"), Ratio(pairs, off), "≥ 0.9"));
+        }
+
         // What the same callers and gRPC stack do without the writer: two cached reads per pair.
         var stack = await MeteredAsync("stack", server, () => ReadPairsAsync(stub, pool, callers, seconds));
         rows.Add(("Same callers, two GetPoolStatus reads per pair (the stack without the writer)", Rate(stack.Rate, "pairs/s"), "", "", "report"));
