@@ -11,54 +11,29 @@ namespace Procurement.Server.Telemetry;
 /// </summary>
 public sealed class TelemetryInterceptor(ProcurementMetrics metrics) : Interceptor
 {
-    public override async Task<TResponse> UnaryServerHandler<TRequest, TResponse>(
-        TRequest request, ServerCallContext context, UnaryServerMethod<TRequest, TResponse> continuation)
-    {
-        var started = Stopwatch.GetTimestamp();
-        var code = StatusCode.OK;
-        try
-        {
-            return await continuation(request, context);
-        }
-        catch (RpcException e)
-        {
-            code = Observe(e);
-            throw;
-        }
-        finally
-        {
-            metrics.RpcCompleted(context.Method, code, Stopwatch.GetElapsedTime(started));
-        }
-    }
+    public override Task<TResponse> UnaryServerHandler<TRequest, TResponse>(
+        TRequest request, ServerCallContext context, UnaryServerMethod<TRequest, TResponse> continuation) =>
+        MeasureAsync(context, () => continuation(request, context));
 
-    public override async Task<TResponse> ClientStreamingServerHandler<TRequest, TResponse>(
-        IAsyncStreamReader<TRequest> requestStream, ServerCallContext context, ClientStreamingServerMethod<TRequest, TResponse> continuation)
-    {
-        var started = Stopwatch.GetTimestamp();
-        var code = StatusCode.OK;
-        try
-        {
-            return await continuation(requestStream, context);
-        }
-        catch (RpcException e)
-        {
-            code = Observe(e);
-            throw;
-        }
-        finally
-        {
-            metrics.RpcCompleted(context.Method, code, Stopwatch.GetElapsedTime(started));
-        }
-    }
+    public override Task<TResponse> ClientStreamingServerHandler<TRequest, TResponse>(
+        IAsyncStreamReader<TRequest> requestStream, ServerCallContext context, ClientStreamingServerMethod<TRequest, TResponse> continuation) =>
+        MeasureAsync(context, () => continuation(requestStream, context));
 
-    public override async Task ServerStreamingServerHandler<TRequest, TResponse>(
-        TRequest request, IServerStreamWriter<TResponse> responseStream, ServerCallContext context, ServerStreamingServerMethod<TRequest, TResponse> continuation)
-    {
-        var started = Stopwatch.GetTimestamp();
-        var code = StatusCode.OK;
-        try
+    public override Task ServerStreamingServerHandler<TRequest, TResponse>(
+        TRequest request, IServerStreamWriter<TResponse> responseStream, ServerCallContext context, ServerStreamingServerMethod<TRequest, TResponse> continuation) =>
+        MeasureAsync(context, async () =>
         {
             await continuation(request, responseStream, context);
+            return true;
+        });
+
+    private async Task<T> MeasureAsync<T>(ServerCallContext context, Func<Task<T>> call)
+    {
+        var started = Stopwatch.GetTimestamp();
+        var code = StatusCode.OK;
+        try
+        {
+            return await call();
         }
         catch (RpcException e)
         {
