@@ -16,6 +16,11 @@ namespace Procurement.Server.Telemetry;
 /// </summary>
 public static class TelemetryExtensions
 {
+    private static readonly HashSet<string> PublishedMeters = new(StringComparer.Ordinal)
+    {
+        ProcurementMetrics.MeterName, "Procurement.Client", "Npgsql", "Microsoft.AspNetCore.Server.Kestrel", "System.Runtime",
+    };
+
     private static readonly double[] SecondsBuckets = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600, 86400];
 
     public static void AddProcurementTelemetry(this IServiceCollection services, IConfiguration configuration)
@@ -40,6 +45,10 @@ public static class TelemetryExtensions
             {
                 var otherwise = o.ResolveHistogramBuckets;
                 o.ResolveHistogramBuckets = instrument => instrument.Unit == "s" ? SecondsBuckets : otherwise(instrument);
+                // Only the meters worth their cost on the request path: ASP.NET Core's per-request
+                // instruments (hosting, routing) would be recorded on every call beside our own
+                // rpc.server.call.duration, which already carries the gRPC status.
+                o.InstrumentFilterPredicate = instrument => PublishedMeters.Contains(instrument.Meter.Name);
             });
             services.AddMetricServer(o =>
             {

@@ -21,11 +21,12 @@ public sealed partial class TelemetrySampler : BackgroundService
     private readonly TimeProvider _time;
     private readonly TelemetryOptions _options;
     private readonly ILogger<TelemetrySampler> _logger;
+    private readonly ProcurementMetrics _metrics;
     private volatile Sample _last = new([], []);
 
     public TelemetrySampler(IProcurementStore store, TimeProvider time, IOptions<TelemetryOptions> options, ProcurementMetrics metrics, ILogger<TelemetrySampler> logger)
     {
-        (_store, _time, _options, _logger) = (store, time, options.Value, logger);
+        (_store, _time, _options, _logger, _metrics) = (store, time, options.Value, logger, metrics);
         metrics.Meter.CreateObservableGauge("procurement.pool.units", () => _last.Pools.SelectMany(p => new[]
         {
             new Measurement<long>(p.Active, new("pool", p.Pool), new("state", "active")),
@@ -88,6 +89,8 @@ public sealed partial class TelemetrySampler : BackgroundService
             return new Sample(pools, budgets);
         }, cancellationToken);
         _last = sample;
+        // Keeps the zero series alive where an exporter expires series that stop changing.
+        _metrics.InitializeSeries();
     }
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
