@@ -15,6 +15,8 @@ public sealed class ProcurementMetrics
 {
     public const string MeterName = "Procurement.Server";
 
+    private const int MaxQueuedTracked = 100_000;
+
     private static readonly double[] SecondsBuckets = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
     private readonly Counter<long> _decisions;
@@ -92,6 +94,13 @@ public sealed class ProcurementMetrics
         switch (e.Type)
         {
             case AllocationEventType.Queued:
+                // Requests queued here but admitted or cancelled by another replica are never seen
+                // again: the map is bounded rather than left to grow.
+                if (_queuedAt.Count >= MaxQueuedTracked)
+                {
+                    _queuedAt.Clear();
+                }
+
                 _queuedAt[e.AllocationId] = e.OccurredAt;
                 break;
             case AllocationEventType.Admitted when _queuedAt.TryRemove(e.AllocationId, out var queued):
