@@ -26,14 +26,7 @@ public sealed class BenchServer : IAsyncDisposable
     public string Key { get; }
 
     /// <summary>The server's Prometheus scrape port.</summary>
-    public int MetricsPort { get; } = FreeMetricsPort();
-
-    private static int FreeMetricsPort()
-    {
-        using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
-        listener.Start();
-        return ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
-    }
+    public int MetricsPort { get; } = FreePort();
 
     public int ProcessId => _process!.Id;
 

@@ -46,9 +46,9 @@ public static class UsageIngestion
     public const string SampleIdReused = "SAMPLE_ID_REUSED";
 
     /// <summary>A sample as received, before any check.</summary>
-    /// <summary>A sample as received; <paramref name="TimeProblem"/> names a field that breaks the API's edge rules (a time, a string).</summary>
+    /// <summary>A sample as received; <paramref name="EdgeProblem"/> names a field that breaks the API's edge rules (a time, a string).</summary>
     public sealed record Incoming(string Source, string SampleId, string AllocationId, DateTimeOffset? WindowStart, DateTimeOffset? WindowEnd, long BusyGpuSeconds,
-        string? TimeProblem = null);
+        string? EdgeProblem = null);
 
     public static async Task IngestAsync(IStoreSession s, Principal principal, IReadOnlyList<Incoming> batch, UsageTally tally, DateTimeOffset now)
     {
@@ -148,9 +148,9 @@ public static class UsageIngestion
             return "sample_id must be 1..128 printable ASCII characters";
         }
 
-        if (s.TimeProblem is not null)
+        if (s.EdgeProblem is not null)
         {
-            return s.TimeProblem;
+            return s.EdgeProblem;
         }
 
         if (s.WindowStart is null || s.WindowEnd is null)

@@ -6,8 +6,8 @@ using Procurement.Domain.Errors;
 namespace Procurement.Server.ErrorHandling;
 
 /// <summary>
-/// Checks every unary and server-streaming request's timestamps and durations (<see cref="EdgeValidation"/>)
-/// after auth and before the handler. Streamed usage samples are checked one by one by ingestion,
+/// Checks every unary and server-streaming request's strings, timestamps and durations
+/// (<see cref="EdgeValidation"/>) after auth and before the handler. Streamed usage samples are checked one by one by ingestion,
 /// with the same rules, so one bad sample is rejected alone.
 /// </summary>
 public sealed class EdgeValidationInterceptor : Interceptor

@@ -296,6 +296,7 @@ public sealed partial class SqliteStore : IProcurementStore, IAsyncDisposable
             var ran = Stats.Timestamp();
             var commitStart = StorageInstruments.Activities.HasListeners() ? TimeProvider.System.GetUtcNow() : default;
             var committed = again is null && TryCommit(connection, tx, succeeded, changesBefore);
+            var finished = again is null ? Stats.Timestamp() : ran;
             if (committed && StorageInstruments.Activities.HasListeners())
             {
                 // One commit serves the whole group: each unit's trace gets a span of it.
@@ -308,7 +309,6 @@ public sealed partial class SqliteStore : IProcurementStore, IAsyncDisposable
                 }
             }
 
-            var finished = again is null ? Stats.Timestamp() : ran;
             Count(batch, started, ran, finished);
             if (committed && succeeded.Count > 0)
             {
