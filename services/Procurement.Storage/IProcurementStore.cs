@@ -9,10 +9,12 @@ namespace Procurement.Storage;
 /// The caller is answered only after its unit is durably committed.
 /// </summary>
 /// <remarks>
-/// Providers differ behind this seam only: SQLite runs units on its single writer, several back to
-/// back in one transaction (group commit; a unit that fails after writing has the group rolled back and
-/// the others run again); a server database runs each unit in its own transaction holding locks on
-/// the pools it touches (<see cref="IStoreSession.LockPoolsAsync"/>).
+/// Both providers run units the same way: a writer takes the units that arrive together and runs them
+/// back to back in one transaction, commits once, and only then answers them (group commit). A unit
+/// that fails before writing leaves the others alone; one that fails after writing has the group
+/// rolled back and the others run again. SQLite has one writer for the file; on PostgreSQL each
+/// replica has its own, holding the pools its units touch for one group
+/// (<see cref="IStoreSession.LockPoolsAsync"/>).
 /// </remarks>
 public interface IProcurementStore
 {
@@ -98,8 +100,12 @@ public interface IStoreSession
 
     BillingRepository Billing { get; }
 
-    /// <summary>Serializes this unit against every other writer of these pools (a no-op where writes are already serial).</summary>
-    Task LockPoolsAsync(IReadOnlyCollection<string> poolIds);
+    /// <summary>
+    /// Holds <paramref name="poolIds"/> for this unit: no other writer decides about them until it
+    /// commits. Returns true when rows the unit read before the call may have changed since (read
+    /// them again); false when they cannot have.
+    /// </summary>
+    Task<bool> LockPoolsAsync(IReadOnlyCollection<string> poolIds);
 
     /// <summary>
     /// Runs <paramref name="action"/> once this unit is durably committed, and never if it is not (a
@@ -109,44 +115,46 @@ public interface IStoreSession
     void OnCommitted(Action action);
 
     /// <summary>
-    /// True where one writer makes every change (SQLite): a row this unit read stays current until the
-    /// unit itself changes it, so nothing read before <see cref="LockPoolsAsync"/> needs reading again.
+    /// Views of pools a writer keeps between units while they hold (<see cref="KeptPoolViews{TView}"/>);
+    /// null on a read.
     /// </summary>
-    bool WritesAreSerial { get; }
-
-    /// <summary>Views of pools that admission keeps between units, on the single SQLite writer; null elsewhere.</summary>
-    KeptPoolViews? PoolViews { get; }
+    KeptPoolViews<TView>? PoolViews<TView>() where TView : class;
 }
 
 /// <summary>
-/// What admission keeps about a pool between units on the single writer, so a decision does not
-/// rebuild it from every open allocation of the pool. A kept view is dropped by any write to the
-/// pool's open allocations (the owner puts back a view it updated with its own writes), by a failed
-/// unit when it may rest on that unit's writes, and by a failed commit; it is stale once a contract
-/// or a pool has been written since it was built (<see cref="Stamp"/>).
+/// What admission keeps about a pool between units of one writer, so a decision does not rebuild it
+/// from every open allocation of the pool. A kept view is dropped by any write to the pool's open
+/// allocations (the owner puts back a view it updated with its own writes), by a failed unit when it
+/// may rest on that unit's writes, and whenever the writer can no longer vouch for what it read (a
+/// failed commit; on a shared database, the end of the group, or a new pool lock); it is stale once a
+/// contract or a pool has been written since it was built (<see cref="Stamp"/>).
 /// </summary>
-public sealed class KeptPoolViews(WriterCache cache)
+public sealed class KeptPoolViews<TView>(WriterCache cache) where TView : class
 {
-    public T? Find<T>(string poolId) where T : class => cache.PoolViews.TryGet(poolId, out var view) ? view as T : null;
+    private readonly WriterCache.CacheTable<TView> _views = cache.Views<TView>();
+
+    public TView? Find(string poolId) => _views.TryGet(poolId, out var view) ? view : null;
 
     /// <summary>
     /// Keeps (or puts back) a view. One that may rest on what the running unit wrote (the pool's open
     /// allocations, any contract or pool) goes if the unit fails; one built from committed rows alone
     /// stays, so a refused request does not cost the next decision a rebuild.
     /// </summary>
-    public void Keep(string poolId, object view)
+    public void Keep(string poolId, TView view)
     {
-        // Every write to the pool's open allocations drops its view, which marks it changed in the unit.
-        var restsOnThisUnit = cache.PoolViews.ChangedInUnit(poolId) || cache.Contracts.AnyChangedInUnit || cache.Pools.AnyChangedInUnit;
-        cache.PoolViews.Put(poolId, view);
+        // Every write to the pool's open allocations marks the pool changed in the unit.
+        var restsOnThisUnit = cache.OpenAllocations.ChangedInUnit(WriterCache.OpenKey(poolId, Domain.Allocations.AllocationState.Active))
+            || cache.OpenAllocations.ChangedInUnit(WriterCache.OpenKey(poolId, Domain.Allocations.AllocationState.Pending))
+            || cache.Contracts.AnyChangedInUnit || cache.Pools.AnyChangedInUnit;
+        _views.Put(poolId, view);
         if (restsOnThisUnit)
         {
-            cache.PoolViews.MarkChanged(poolId);
+            _views.MarkChanged(poolId);
         }
     }
 
     /// <summary>Forgets a view that no longer holds (stale, or past its span); nothing was written.</summary>
-    public void Drop(string poolId) => cache.PoolViews.Forget(poolId);
+    public void Drop(string poolId) => _views.Forget(poolId);
 
     /// <summary>Changes whenever the writer writes a contract or a pool.</summary>
     public (long Contracts, long Pools) Stamp => (cache.Contracts.Changes, cache.Pools.Changes);
@@ -159,13 +167,20 @@ public sealed class KeptPoolViews(WriterCache cache)
 /// snapshot may add to: its rows and versions are read together).
 /// </summary>
 public sealed record DbScope(DbConnection Connection, DbTransaction? Transaction, CancellationToken CancellationToken, SqlDialect Dialect, WriterCache? Cache = null, PreparedCommands? Commands = null,
-    CommittedContractVersions? Committed = null)
+    CommittedContractVersions? Committed = null, WriteGroup? Group = null)
 {
     /// <summary>A statement with hand-bound parameters, prepared once per connection where <see cref="Commands"/> keeps them (the hot paths).</summary>
-    public Statement Statement(string sql) => new(this, sql);
+    public Statement Statement(string sql)
+    {
+        Group?.Executing(sql);
+        return new(this, sql);
+    }
 
-    public Dapper.CommandDefinition Command(string sql, object? parameters = null) =>
-        new(Dialect.Rewrite(sql), parameters, Transaction, cancellationToken: CancellationToken);
+    public Dapper.CommandDefinition Command(string sql, object? parameters = null)
+    {
+        Group?.Executing(sql);
+        return new(Dialect.Rewrite(sql), parameters, Transaction, cancellationToken: CancellationToken);
+    }
 }
 
 /// <summary>The provider-neutral session: repositories over one connection and transaction, made when first used.</summary>
@@ -182,7 +197,6 @@ public class StoreSession(DbScope db, StorageInstruments? instruments = null) : 
     private IndexValueRepository? _indexValues;
     private IncidentRepository? _incidents;
     private BillingRepository? _billing;
-    private KeptPoolViews? _poolViews;
     private List<Action>? _committed;
 
     public DbScope Db { get; } = db;
@@ -234,15 +248,22 @@ public class StoreSession(DbScope db, StorageInstruments? instruments = null) : 
 
     public BillingRepository Billing => _billing ??= new(Db);
 
-    public bool WritesAreSerial => Db.Dialect.LockPools is null;
+    public KeptPoolViews<TView>? PoolViews<TView>() where TView : class => Db.Cache is { } cache ? new(cache) : null;
 
-    public KeptPoolViews? PoolViews => Db.Cache is { } cache ? _poolViews ??= new(cache) : null;
-
-    public async Task LockPoolsAsync(IReadOnlyCollection<string> poolIds)
+    public async Task<bool> LockPoolsAsync(IReadOnlyCollection<string> poolIds)
     {
-        if (Db.Dialect.LockPools is { } sql && poolIds.Count > 0)
+        if (poolIds.Count == 0 || Db.Group is not { } group)
         {
-            await Dapper.SqlMapper.ExecuteAsync(Db.Connection, Db.Command(sql, new { Ids = poolIds.Order(StringComparer.Ordinal).ToArray() }));
+            return false;
         }
+
+        // Rows read before a new lock may be stale: the writer forgets what it kept, and the caller reads again.
+        if (await group.LockPoolsAsync(Db, poolIds))
+        {
+            Db.Cache?.Clear();
+            return true;
+        }
+
+        return false;
     }
 }

@@ -12,11 +12,17 @@ public abstract class SqlDialect
     /// <summary>The next incident number (also its id).</summary>
     public abstract string NextIncidentSeq { get; }
 
-    /// <summary>Appends an allocation event; its sequence must be gap-free in commit order for watchers.</summary>
+    /// <summary>True where the one writer hands out every number, so it may count on from one read instead of asking again.</summary>
+    public abstract bool WriterCountsSequences { get; }
+
+    /// <summary>Appends an allocation event at <c>@Seq</c> (where the write group gives positions) or at the log's next number.</summary>
     public abstract string InsertAllocationEvent { get; }
 
-    /// <summary>Serializes a unit on its pools, or null where writes are serial anyway.</summary>
-    public abstract string? LockPools { get; }
+    /// <summary>
+    /// An expression for the first position a reader may not read yet (null: every committed event is
+    /// final): a position below it can no longer be written, so a reader that has read to it misses nothing.
+    /// </summary>
+    public abstract string? EventHorizon { get; }
 
     /// <summary>The repositories' portable SQL as this provider runs it.</summary>
     public virtual string Rewrite(string sql) => sql;
@@ -31,18 +37,19 @@ public sealed class SqliteDialect : SqlDialect
 
     public override string NextIncidentSeq => "SELECT COALESCE(MAX(seq), 0) + 1 FROM incidents";
 
+    public override bool WriterCountsSequences => true;
+
     public override string InsertAllocationEvent => """
         INSERT INTO allocation_events (occurred_at_ms, type, cause, allocation_id, contract_id, tenant_id, pool_id, units, state, preempted_by)
         VALUES (@OccurredAtMs, @Type, @Cause, @AllocationId, @ContractId, @TenantId, @PoolId, @Units, @State, @PreemptedBy)
         """;
 
-    public override string? LockPools => null;
+    public override string? EventHorizon => null;
 }
 
 /// <summary>
-/// PostgreSQL: many writers. Numbers come from sequences; event sequence numbers come from a counter
-/// row whose lock is held to commit, so they are handed out in commit order with no gaps (a reader
-/// never sees event n+1 committed before event n); pool rows are locked FOR UPDATE.
+/// PostgreSQL: many writers. Numbers come from sequences; event positions come from the writing
+/// group (<see cref="Postgres.PostgresWriteGroup"/>) and are final below the oldest transaction still running.
 /// </summary>
 public sealed class PostgresDialect : SqlDialect
 {
@@ -52,13 +59,16 @@ public sealed class PostgresDialect : SqlDialect
 
     public override string NextIncidentSeq => "SELECT nextval('incidents_seq')";
 
+    public override bool WriterCountsSequences => false;
+
     public override string InsertAllocationEvent => """
-        WITH next AS (UPDATE allocation_event_counter SET value = value + 1 WHERE id = 1 RETURNING value)
         INSERT INTO allocation_events (seq, occurred_at_ms, type, cause, allocation_id, contract_id, tenant_id, pool_id, units, state, preempted_by)
-        SELECT next.value, @OccurredAtMs, @Type, @Cause, @AllocationId, @ContractId, @TenantId, @PoolId, @Units, @State, @PreemptedBy FROM next
+        VALUES (@Seq, @OccurredAtMs, @Type, @Cause, @AllocationId, @ContractId, @TenantId, @PoolId, @Units, @State, @PreemptedBy)
         """;
 
-    public override string? LockPools => "SELECT id FROM pools WHERE id = ANY(@Ids) ORDER BY id FOR UPDATE";
+    // Every transaction below the snapshot's xmin has ended, and a running or later one writes at or
+    // above its own id << 20. Taken in the reader's snapshot, so it agrees with the rows it sees.
+    public override string? EventHorizon => $"(pg_snapshot_xmin(pg_current_snapshot())::text::bigint << {Postgres.PostgresWriteGroup.OrdinalBits})";
 
     private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, string> Rewritten = new(StringComparer.Ordinal);
     private static readonly System.Text.RegularExpressions.Regex InList = new(@"(\b[\w.]+) IN @(\w+)\b", System.Text.RegularExpressions.RegexOptions.Compiled);

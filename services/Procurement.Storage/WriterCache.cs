@@ -1,15 +1,16 @@
 namespace Procurement.Storage;
 
 /// <summary>
-/// Rows the single SQLite writer has read or written, kept so that a decision does not read back
+/// Rows a writer has read or written, kept so that a decision does not read back
 /// what the writer already knows: pools, contracts, each pool's ACTIVE and PENDING allocations, and
 /// the next allocation sequence number.
 /// It mirrors exactly what the writer's own connection would read, committed or not yet committed
 /// in the current group.
 /// </summary>
 /// <remarks>
-/// Sound only where one writer makes every change to these tables (SQLite; other processes write
-/// only API keys). Each unit of work starts with <see cref="BeginUnit"/>; an entry the unit changed,
+/// Sound while no other writer can change what it holds: on SQLite, one writer makes every change to
+/// these tables (other processes write only API keys); on PostgreSQL, a replica's writer clears it at
+/// each group and at each new pool lock, so it holds rows read under the group's locks. Each unit of work starts with <see cref="BeginUnit"/>; an entry the unit changed,
 /// or loaded after changing it, is dropped if the unit fails, and everything is dropped if the group's
 /// transaction is rolled back (its commit failed, or a unit failed after writing). Used by one unit at
 /// a time, so it needs no locks.
@@ -17,6 +18,7 @@ namespace Procurement.Storage;
 public sealed class WriterCache
 {
     private readonly List<ICacheTable> _tables = [];
+    private readonly Dictionary<Type, ICacheTable> _views = [];
 
     public WriterCache()
     {
@@ -24,7 +26,6 @@ public sealed class WriterCache
         Contracts = Add(new CacheTable<Repositories.ContractSnapshot>());
         OpenAllocations = Add(new CacheTable<List<Domain.Allocations.Allocation>>());
         NextSeqs = Add(new CacheTable<System.Runtime.CompilerServices.StrongBox<long>>());
-        PoolViews = Add(new CacheTable<object>());
     }
 
     /// <summary>Pools by id.</summary>
@@ -40,11 +41,29 @@ public sealed class WriterCache
     public CacheTable<System.Runtime.CompilerServices.StrongBox<long>> NextSeqs { get; }
 
     /// <summary>
-    /// What admission derives about a pool and keeps between units (its ledger), by pool id: any write
-    /// to the pool's open allocations drops it (<see cref="Repositories.AllocationRepository"/>), and
-    /// the engine puts back a view it brought up to date with its own writes.
+    /// What a caller derives about pools and keeps between units (admission's ledger), by pool id: any
+    /// write to the pool's open allocations drops it (<see cref="InvalidateViews"/>), and the caller
+    /// puts back a view it brought up to date with its own writes.
     /// </summary>
-    public CacheTable<object> PoolViews { get; }
+    public CacheTable<TView> Views<TView>() where TView : class
+    {
+        if (!_views.TryGetValue(typeof(TView), out var table))
+        {
+            table = Add(new CacheTable<TView>());
+            _views[typeof(TView)] = table;
+        }
+
+        return (CacheTable<TView>)table;
+    }
+
+    /// <summary>A write to the pool's open allocations: every view of it is built again.</summary>
+    public void InvalidateViews(string poolId)
+    {
+        foreach (var table in _views.Values)
+        {
+            table.Invalidate(poolId);
+        }
+    }
 
     public static string OpenKey(string poolId, Domain.Allocations.AllocationState state) => $"{poolId}\n{state}";
 
@@ -82,6 +101,8 @@ public sealed class WriterCache
 
     private interface ICacheTable
     {
+        void Invalidate(string key);
+
         void BeginUnit();
 
         void UnitFailed();

@@ -205,7 +205,6 @@ public class ContractLifecycleTests
         Assert.Throws<InvalidOperationException>(() => c.Suspend("maintenance", Now));
         Assert.Throws<InvalidOperationException>(() => c.Terminate(null, Now));
         Assert.Throws<InvalidOperationException>(() => c.Amend(BillingMonth.Of(Now).Next, TestTerms.Valid(), Now));
-        Assert.Throws<InvalidOperationException>(c.MarkPersisted);
         Assert.Equal(ContractState.Active, c.StateAt(Now));
         Assert.Equal("2", c.Etag);
     }

@@ -72,9 +72,15 @@ public sealed class ConcurrencyTests(ITestOutputHelper output)
             Assert.Equal((ack.ContractId, ack.Units, ack.RequestTime), (stored.ContractId, stored.Units, stored.RequestTime));
         }
 
-        // Replaying the pool's events from sequence 0: no gap, never oversubscribed, and it ends where the pool is.
+        // Replaying the pool's events from position 0: in increasing positions (consecutive on SQLite's
+        // single writer), never oversubscribed, and it ends where the pool is: nothing is missing.
         var events = await ReadAllEventsAsync(server);
-        Assert.Equal(Enumerable.Range(1, events.Count).Select(i => (long)i), events.Select(e => e.Sequence));
+        Assert.Equal(events.Select(e => e.Sequence).Distinct().Order(), events.Select(e => e.Sequence));
+        if (!ServerHarness.OnPostgres)
+        {
+            Assert.Equal(Enumerable.Range(1, events.Count).Select(i => (long)i), events.Select(e => e.Sequence));
+        }
+
         var active = new Dictionary<string, long>();
         var pending = new HashSet<string>();
         long peak = 0;

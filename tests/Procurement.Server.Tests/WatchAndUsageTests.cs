@@ -82,7 +82,13 @@ public sealed class WatchAndUsageTests : IAsyncLifetime
         seen.AddRange(await WatchAsync(_server.OperatorAllocations, seen[^1].Sequence, 4));
         Assert.Equal(6, seen.Count);
         Assert.Equal(seen.Select(e => e.Sequence).Distinct().Order(), seen.Select(e => e.Sequence));
-        Assert.Equal(Enumerable.Range((int)seen[0].Sequence, 6).Select(i => (long)i), seen.Select(e => e.Sequence));
+        Assert.Equal([.. held.Select(a => (a.AllocationId, AllocationEventType.Admitted)), .. held.Select(a => (a.AllocationId, AllocationEventType.Released))],
+            seen.Select(e => (e.AllocationId, e.Type)));
+        if (!ServerHarness.OnPostgres)
+        {
+            // One writer numbers events consecutively; PostgreSQL's positions leave gaps between groups.
+            Assert.Equal(Enumerable.Range((int)seen[0].Sequence, 6).Select(i => (long)i), seen.Select(e => e.Sequence));
+        }
     }
 
     [Fact]
@@ -96,8 +102,13 @@ public sealed class WatchAndUsageTests : IAsyncLifetime
 
         var after = await WatchAsync(_server.OperatorAllocations, before[^1].Sequence, 2);
         Assert.Equal([AllocationEventType.Released, AllocationEventType.Admitted], after.Select(e => e.Type));
-        Assert.Equal(before[^1].Sequence + 1, after[0].Sequence);
-        Assert.Equal(after[0].Sequence + 1, after[1].Sequence);
+        Assert.Equal(a1.AllocationId, after[0].AllocationId);
+        Assert.True(before[^1].Sequence < after[0].Sequence && after[0].Sequence < after[1].Sequence);
+        if (!ServerHarness.OnPostgres)
+        {
+            Assert.Equal(before[^1].Sequence + 1, after[0].Sequence);
+            Assert.Equal(after[0].Sequence + 1, after[1].Sequence);
+        }
     }
 
     [Fact]

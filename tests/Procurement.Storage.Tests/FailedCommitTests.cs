@@ -48,28 +48,42 @@ public sealed class FailedCommitTests
         await using var connection = new Npgsql.NpgsqlConnection(connectionString);
         await connection.OpenAsync();
         await using var create = connection.CreateCommand();
-        create.CommandText = """
-            CREATE TABLE test_commit_breaker (x integer);
-            CREATE FUNCTION test_refuse_commit() RETURNS trigger LANGUAGE plpgsql AS $$
-              BEGIN RAISE EXCEPTION 'commit refused on purpose'; END $$;
-            CREATE CONSTRAINT TRIGGER test_refuse_commit AFTER INSERT ON test_commit_breaker
-              DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION test_refuse_commit();
-            """;
+        create.CommandText = PostgresBreakerSql;
         await create.ExecuteNonQueryAsync();
     }
 
+    private const string PostgresBreakerSql = """
+        CREATE TABLE test_commit_breaker (x integer);
+        CREATE FUNCTION test_refuse_commit() RETURNS trigger LANGUAGE plpgsql AS $$
+          BEGIN RAISE EXCEPTION 'commit refused on purpose'; END $$;
+        CREATE CONSTRAINT TRIGGER test_refuse_commit AFTER INSERT ON test_commit_breaker
+          DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION test_refuse_commit();
+        """;
+
     [Fact]
-    [Trait("Category", "SqliteOnly")] // Groups are SQLite's; PostgreSQL commits each unit alone.
     public async Task AGroupThatCannotCommit_AcknowledgesNoneOfItsUnits_AndKeepsNoneOfTheirWrites()
     {
         await using var writer = await HeldWriter.StartAsync();
+        if (writer.Postgres is { } postgres)
+        {
+            await CreatePostgresBreakerAsync(postgres);
+        }
+
         var good = writer.InsertPool("p1");
         var breaking = writer.Write(BreakTheCommitAsync);
         await writer.ReleaseAsync();
 
         var goodFailure = await Assert.ThrowsAsync<CommitFailedException>(() => good);
         await Assert.ThrowsAsync<CommitFailedException>(() => breaking);
-        Assert.Equal(19, Assert.IsType<SqliteException>(goodFailure.InnerException).SqliteErrorCode); // SQLITE_CONSTRAINT
+        if (ServerHarness.OnPostgres)
+        {
+            Assert.Equal("commit refused on purpose", Assert.IsType<Npgsql.PostgresException>(goodFailure.InnerException).MessageText);
+        }
+        else
+        {
+            Assert.Equal(19, Assert.IsType<SqliteException>(goodFailure.InnerException).SqliteErrorCode); // SQLITE_CONSTRAINT
+        }
+
         Assert.False(await writer.HasPool("p1"));
 
         // The writer goes on: the next group commits, and what it wrote is read back.

@@ -4,23 +4,23 @@ using Procurement.Domain.Errors;
 using Procurement.Storage;
 using Procurement.Storage.Repositories;
 using Procurement.Storage.Sqlite;
+using Procurement.TestSupport;
 
 namespace Procurement.Storage.Tests;
 
 /// <summary>
-/// The SQLite writer runs the units waiting in its queue in one transaction and commits them together.
+/// A writer (SQLite's, or a PostgreSQL replica's) runs the units waiting in its queue in one transaction and commits them together.
 /// A unit that fails leaves no trace, in the file or in what the writer keeps in memory, and the rest of
 /// its group commits: a unit refused before it changed anything costs the others nothing; one that
 /// failed after changing rows has the group rolled back and the others run again, none of them having
 /// been acknowledged.
 /// </summary>
-[Trait("Category", "SqliteOnly")] // Groups are SQLite's; PostgreSQL commits each unit alone.
 public sealed class GroupCommitTests
 {
     [Fact]
     public async Task AUnitThatFailsAfterWriting_LeavesNoTrace_AndTheRestOfItsGroupCommits()
     {
-        var log = new ListLogger<SqliteStore>();
+        var log = new ListLogger<HeldWriter>();
         await using var writer = await HeldWriter.StartAsync(log);
         var seed = writer.Write(async s =>
         {
@@ -52,22 +52,24 @@ public sealed class GroupCommitTests
         Assert.True(await first);
         Assert.True(await last);
         // The unit before the failure was rolled back with the group and run again in a new
-        // transaction, from what the file holds: the sequence number it took the first time is free again.
-        Assert.Equal([1L, 1L], firstRuns);
-        Assert.Equal([2L], lastRuns);
+        // transaction, from what the database holds (on SQLite the sequence number it took the first
+        // time is free again; a PostgreSQL sequence never hands one out twice).
+        Assert.Equal(2, firstRuns.Count);
+        Assert.Equal(ServerHarness.OnPostgres ? firstRuns[0] + 1 : firstRuns[0], firstRuns[1]);
+        Assert.Equal([firstRuns[1] + 1], lastRuns);
         Assert.False(sawHalf);
         Assert.False(await writer.HasPool("half"));
-        Assert.Equal(["alc_1", "alc_2"], await writer.Store.ReadAsync(async s =>
+        Assert.Equal([Allocation.IdOf(firstRuns[1]), Allocation.IdOf(lastRuns[0])], await writer.Store.ReadAsync(async s =>
             (await s.Allocations.ListAsync(new AllocationFilter(null, null, null, null), 0, 10)).Select(a => a.Id).ToList(), CancellationToken.None));
         // The operator is told why the group was rolled back and how many units ran again.
-        var runAgain = Assert.Single(log.Messages(1005));
+        var runAgain = Assert.Single(log.Messages(HeldWriter.GroupRunAgainEvent));
         Assert.Equal("Unit 3 of a group failed and it had changed rows, so the group was rolled back; its 3 other units run again in a new transaction", runAgain);
     }
 
     [Fact]
     public async Task AUnitThatFailsAfterWritingAlone_IsRolledBack_WithoutSayingOthersRunAgain()
     {
-        var log = new ListLogger<SqliteStore>();
+        var log = new ListLogger<HeldWriter>();
         await using var writer = await HeldWriter.StartAsync(log);
         var failing = writer.Write(async s =>
         {
@@ -79,7 +81,7 @@ public sealed class GroupCommitTests
         await Assert.ThrowsAsync<InvalidOperationException>(() => failing);
         Assert.False(await writer.HasPool("half"));
         Assert.True(await writer.InsertPool("p1"));
-        Assert.Empty(log.Messages(1005));
+        Assert.Empty(log.Messages(HeldWriter.GroupRunAgainEvent));
     }
 
     private static async Task AllocateAsync(IStoreSession s, List<long> runs)
@@ -115,6 +117,7 @@ public sealed class GroupCommitTests
     }
 
     [Fact]
+    [Trait("Category", "SqliteOnly")] // On PostgreSQL a failed statement aborts the transaction: the twin below.
     public async Task AStatementThatFails_IsUndoneBySqlite_AndItsUnitFailsAlone()
     {
         await using var writer = await HeldWriter.StartAsync();
@@ -135,6 +138,37 @@ public sealed class GroupCommitTests
         Assert.Equal(1, before.Runs);
         Assert.True(await writer.HasPool("p1"));
         Assert.False(await writer.HasPool("q1"));
+    }
+
+    [SkippableFact]
+    public async Task AStatementThatFails_AbortsAPostgresGroup_AndTheOthersRunAgainAndCommit()
+    {
+        Skip.IfNot(ServerHarness.OnPostgres, "PROCUREMENT_TEST_POSTGRES is not set (no PostgreSQL cluster)");
+        var log = new ListLogger<HeldWriter>();
+        await using var writer = await HeldWriter.StartAsync(log);
+        var before = new CountedInsert(writer, "p1");
+        var failing = writer.Write(async s =>
+        {
+            using var insert = ((StoreSession)s).Db.Statement("""
+                INSERT INTO pools (id, display_name, region, accelerator_type, capacity_units, revision, created_at_ms, updated_at_ms)
+                VALUES ('q1', 'q', 'r', 'H100', 10, 1, 0, 0), ('p1', 'p', 'r', 'H100', 10, 1, 0, 0)
+                """);
+            await insert.ExecuteAsync();
+        });
+        var after = new CountedInsert(writer, "p2");
+        await writer.ReleaseAsync();
+
+        Assert.Equal(Npgsql.PostgresErrorCodes.UniqueViolation, (await Assert.ThrowsAsync<Npgsql.PostgresException>(() => failing)).SqlState);
+        Assert.True(await before.Done);
+        Assert.True(await after.Done);
+        // The unit before ran again in a new transaction; the one after ran only there.
+        Assert.Equal(2, before.Runs);
+        Assert.Equal(1, after.Runs);
+        Assert.True(await writer.HasPool("p1"));
+        Assert.True(await writer.HasPool("p2"));
+        Assert.False(await writer.HasPool("q1"));
+        Assert.Equal("Unit 2 of a group failed and a database error aborted the group's transaction; its 2 other units run again in a new transaction",
+            Assert.Single(log.Messages(HeldWriter.GroupRunAgainEvent)));
     }
 
     [Fact]

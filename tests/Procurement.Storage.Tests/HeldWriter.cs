@@ -1,38 +1,58 @@
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Logging;
-using Microsoft.Extensions.Logging.Abstractions;
 using Procurement.Storage;
+using Procurement.Storage.Postgres;
 using Procurement.Storage.Sqlite;
+using Procurement.TestSupport;
 
 namespace Procurement.Storage.Tests;
 
 /// <summary>
-/// A SQLite store on a temp file whose writer is held in a unit of its own, so that the units queued
-/// meanwhile run together as one group once it is let go. Waits are bounded: a writer that stopped
-/// fails the test instead of hanging it.
+/// A store on a fresh database (a temp SQLite file, or a new PostgreSQL database in the test cluster)
+/// whose writer is held in a unit of its own, so that the units queued meanwhile run together as one
+/// group once it is let go. Waits are bounded: a writer that stopped fails the test instead of hanging it.
 /// </summary>
 internal sealed class HeldWriter : IAsyncDisposable
 {
     public static readonly TimeSpan Limit = TimeSpan.FromSeconds(30);
 
-    private readonly string _path;
+    private readonly string? _path;
     private readonly TaskCompletionSource _gate = new();
     private Task<bool> _held = Task.FromResult(true);
 
-    private HeldWriter(string path, SqliteStore store)
+    private HeldWriter(string? path, IProcurementStore store, string? postgres = null)
     {
         _path = path;
         Store = store;
+        Postgres = postgres;
     }
 
-    public SqliteStore Store { get; }
+    public IProcurementStore Store { get; }
 
-    public static async Task<HeldWriter> StartAsync(ILogger<SqliteStore>? logger = null)
+    /// <summary>The PostgreSQL database's connection string, on a PostgreSQL run.</summary>
+    public string? Postgres { get; }
+
+    /// <summary>The log event the writer writes when a failed unit has the rest of its group run again.</summary>
+    public static int GroupRunAgainEvent => 1005;
+
+    public static async Task<HeldWriter> StartAsync(ILogger? logger = null)
     {
-        var path = Path.Combine(Path.GetTempPath(), $"held-writer-{Guid.NewGuid():N}.db");
-        var database = new SqliteDatabase(path);
-        database.Initialize(TimeProvider.System);
-        var writer = new HeldWriter(path, new SqliteStore(database, logger ?? NullLogger<SqliteStore>.Instance));
+        HeldWriter writer;
+        if (ServerHarness.OnPostgres)
+        {
+            var database = await ServerHarness.CreatePostgresDatabaseAsync();
+            var store = new PostgresStore(database, new Forward<PostgresStore>(logger));
+            store.Initialize(TimeProvider.System);
+            writer = new HeldWriter(null, store, database);
+        }
+        else
+        {
+            var path = Path.Combine(Path.GetTempPath(), $"held-writer-{Guid.NewGuid():N}.db");
+            var database = new SqliteDatabase(path);
+            database.Initialize(TimeProvider.System);
+            writer = new HeldWriter(path, new SqliteStore(database, new Forward<SqliteStore>(logger)));
+        }
+
         var started = new TaskCompletionSource();
         writer._held = writer.Store.WriteAsync(async _ =>
         {
@@ -68,8 +88,22 @@ internal sealed class HeldWriter : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         _gate.TrySetResult();
-        await Store.DisposeAsync();
-        SqliteConnection.ClearAllPools();
-        File.Delete(_path);
+        await ((IAsyncDisposable)Store).DisposeAsync();
+        if (_path is not null)
+        {
+            SqliteConnection.ClearAllPools();
+            File.Delete(_path);
+        }
+    }
+
+    /// <summary>Hands a store's log to the test's logger (or to none).</summary>
+    private sealed class Forward<T>(ILogger? inner) : ILogger<T>
+    {
+        public IDisposable? BeginScope<TState>(TState state) where TState : notnull => inner?.BeginScope(state);
+
+        public bool IsEnabled(LogLevel logLevel) => inner?.IsEnabled(logLevel) ?? false;
+
+        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
+            inner?.Log(logLevel, eventId, state, exception, formatter);
     }
 }

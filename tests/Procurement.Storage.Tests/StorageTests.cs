@@ -45,11 +45,11 @@ public sealed class StorageTests
             }
 
             await using var pg = new Npgsql.NpgsqlConnection(postgres);
-            // Only PostgreSQL needs allocation_event_counter: its row lock numbers events in commit order
-            // across replicas, where SQLite's single writer numbers them as the next rowid.
+            // Only PostgreSQL needs pools.event_xid: it keeps each pool's events in commit order across
+            // replicas, where SQLite's single writer numbers them as the next rowid.
             var pgColumns = (await pg.QueryAsync<string>("""
                 SELECT table_name || '.' || column_name FROM information_schema.columns
-                WHERE table_schema = 'public' AND table_name <> 'allocation_event_counter'
+                WHERE table_schema = 'public' AND NOT (table_name = 'pools' AND column_name = 'event_xid')
                 """)).Order(StringComparer.Ordinal).ToList();
             // Primary keys and UNIQUE constraints get indexes PostgreSQL names itself, as SQLite's autoindexes are.
             var pgIndexes = (await pg.QueryAsync<string>("""
@@ -240,24 +240,24 @@ public sealed class StorageTests
     public void KeptPoolViews_OutliveAFailedUnitOnlyWhenBuiltFromCommittedRows()
     {
         var cache = new WriterCache();
-        var views = new KeptPoolViews(cache);
+        var views = new KeptPoolViews<string>(cache);
         var active = WriterCache.OpenKey("p", Domain.Allocations.AllocationState.Active);
 
         // Built from committed rows: a refused request (a failed unit) leaves it.
         cache.BeginUnit();
         views.Keep("p", "committed");
         cache.UnitFailed();
-        Assert.Equal("committed", views.Find<string>("p"));
+        Assert.Equal("committed", views.Find("p"));
 
         // A write to the pool's open allocations drops it (as the repository does), and a view put
         // back over that write goes with the unit.
         cache.BeginUnit();
         cache.OpenAllocations.MarkChanged(active);
-        cache.PoolViews.Invalidate("p");
-        Assert.Null(views.Find<string>("p"));
+        cache.InvalidateViews("p");
+        Assert.Null(views.Find("p"));
         views.Keep("p", "over the unit's write");
         cache.UnitFailed();
-        Assert.Null(views.Find<string>("p"));
+        Assert.Null(views.Find("p"));
 
         // So does one kept after the unit wrote a contract, which also changes the stamp.
         var stamp = views.Stamp;
@@ -266,23 +266,23 @@ public sealed class StorageTests
         Assert.NotEqual(stamp, views.Stamp);
         views.Keep("p", "over a contract write");
         cache.UnitFailed();
-        Assert.Null(views.Find<string>("p"));
+        Assert.Null(views.Find("p"));
 
         // Forgetting a stale view writes nothing: one rebuilt from committed rows in the same unit stays.
         cache.BeginUnit();
         views.Drop("p");
         views.Keep("p", "rebuilt");
         cache.UnitFailed();
-        Assert.Equal("rebuilt", views.Find<string>("p"));
+        Assert.Equal("rebuilt", views.Find("p"));
 
         // A write to another pool leaves it.
         cache.BeginUnit();
         views.Keep("p", "committed");
         cache.OpenAllocations.MarkChanged(WriterCache.OpenKey("q", Domain.Allocations.AllocationState.Active));
-        cache.PoolViews.Invalidate("q");
+        cache.InvalidateViews("q");
         views.Keep("p", "committed");
         cache.UnitFailed();
-        Assert.Equal("committed", views.Find<string>("p"));
+        Assert.Equal("committed", views.Find("p"));
     }
 
     [Fact]

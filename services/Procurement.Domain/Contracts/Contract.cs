@@ -44,8 +44,6 @@ public sealed class Contract
         {
             throw new ArgumentException("A contract has at least one version.", nameof(versions));
         }
-
-        PersistedVersionCount = _versions.Count;
     }
 
     public string Id { get; }
@@ -72,9 +70,6 @@ public sealed class Contract
 
     public IReadOnlyList<ContractVersion> Versions => _versions;
 
-    /// <summary>How many of <see cref="Versions"/> are already stored; the rest are new.</summary>
-    public int PersistedVersionCount { get; private set; }
-
     public string Etag => Revision.ToString(System.Globalization.CultureInfo.InvariantCulture);
 
     public ContractVersion LatestVersion => _versions[^1];
@@ -86,7 +81,6 @@ public sealed class Contract
     {
         var contract = new Contract(id, tenantId, displayName, ContractState.Draft, 1, now, now, null, null, null,
             [new ContractVersion(1, terms.StartTime, terms, now)]);
-        contract.PersistedVersionCount = 0;
         return contract;
     }
 
@@ -324,10 +318,4 @@ public sealed class Contract
         UpdatedAt = now;
     }
 
-    /// <summary>Called by storage once the new versions are written.</summary>
-    public void MarkPersisted()
-    {
-        RequireUnshared();
-        PersistedVersionCount = _versions.Count;
-    }
 }

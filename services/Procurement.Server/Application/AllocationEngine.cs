@@ -17,8 +17,8 @@ public static class AllocationEngine
     /// <summary>
     /// Everything admission needs about one pool now: its capacity, a ledger of its ACTIVE allocations
     /// and of the standing of every contract involved, and those allocations by id. Decisions update it
-    /// as they are applied (a queue retry may preempt one it just admitted). On the SQLite writer the
-    /// view is kept between units (<see cref="KeptPoolViews"/>), so a decision costs the same however
+    /// as they are applied (a queue retry may preempt one it just admitted). A writer keeps the
+    /// view between units (<see cref="KeptPoolViews{TView}"/>), so a decision costs the same however
     /// many allocations the pool holds; a write the engine did not apply to it drops it.
     /// </summary>
     public sealed class PoolView
@@ -47,7 +47,7 @@ public static class AllocationEngine
         /// <summary>The span in which every standing in the ledger holds.</summary>
         internal (DateTimeOffset From, DateTimeOffset Until) Holds { get; set; } = (DateTimeOffset.MinValue, DateTimeOffset.MaxValue);
 
-        /// <summary>The writer's contract and pool write counts when the view was built (<see cref="KeptPoolViews.Stamp"/>).</summary>
+        /// <summary>The writer's contract and pool write counts when the view was built (<see cref="KeptPoolViews{TView}.Stamp"/>).</summary>
         internal (long Contracts, long Pools) Stamp { get; init; }
 
         /// <summary>Adds a contract's standing (a contract that asks for the first time), narrowing the span the ledger holds for.</summary>
@@ -134,7 +134,7 @@ public static class AllocationEngine
         var view = new PoolView(capacity, new PoolLedger(capacity, [], []), new Dictionary<string, Allocation>(open.Active.Count, StringComparer.Ordinal),
             new Dictionary<string, Contract>(open.Contracts.Count, StringComparer.Ordinal))
         {
-            Stamp = s.PoolViews?.Stamp ?? default,
+            Stamp = s.PoolViews<PoolView>()?.Stamp ?? default,
         };
         foreach (var c in open.Contracts.Values)
         {
@@ -157,7 +157,7 @@ public static class AllocationEngine
     /// <summary>The pool's kept view, when there is one that still holds at <paramref name="now"/>.</summary>
     private static PoolView? Kept(IStoreSession s, string poolId, DateTimeOffset now)
     {
-        if (s.PoolViews is not { } views || views.Find<PoolView>(poolId) is not { } view)
+        if (s.PoolViews<PoolView>() is not { } views || views.Find(poolId) is not { } view)
         {
             return null;
         }
@@ -174,7 +174,7 @@ public static class AllocationEngine
     /// <summary>Keeps a view the unit built or brought up to date with its own writes (unless a contract or pool was written since it was built).</summary>
     private static PoolView Keep(IStoreSession s, string poolId, PoolView view)
     {
-        if (s.PoolViews is { } views && view.Stamp == views.Stamp)
+        if (s.PoolViews<PoolView>() is { } views && view.Stamp == views.Stamp)
         {
             views.Keep(poolId, view);
         }

@@ -18,6 +18,9 @@ public static class AllocationOperations
     /// <summary>Decides a request and applies the decision; a refusal throws (and so writes nothing).</summary>
     public static async Task<AllocationOutcome> RequestAsync(IStoreSession s, Principal principal, AllocationRequest request, DateTimeOffset now, bool dryRun)
     {
+        // The pool is held before anything is read, so the contract and the pool are read as they
+        // stand under the lock.
+        await s.LockPoolsAsync([request.PoolId]);
         var contract = await ContractOperations.LoadVisibleAsync(s, principal, request.ContractId);
         if (await s.Pools.GetAsync(request.PoolId) is null)
         {
@@ -29,7 +32,6 @@ public static class AllocationOperations
             throw DomainErrors.Invalid("end_time", "must be in the future");
         }
 
-        await s.LockPoolsAsync([request.PoolId]);
         var view = await AllocationEngine.SweepAndLoadAsync(s, request.PoolId, now, contract);
         var decision = AdmissionPolicy.Decide(view.Ledger, contract.Id, request.Units, request.WaitIfUnavailable);
         // Taken before the decision is applied: admitting it ends them.
@@ -68,10 +70,10 @@ public static class AllocationOperations
     public static async Task<Allocation> ReleaseAsync(IStoreSession s, Principal principal, string allocationId, DateTimeOffset now)
     {
         var allocation = await LoadVisibleAsync(s, principal, allocationId);
-        await s.LockPoolsAsync([allocation.PoolId]);
-        // Read again under the pool's lock when it may have changed: the sweep may have ended it, and on
-        // a shared database another replica may have between the first read and the lock.
-        if (await AllocationEngine.SweepPoolAsync(s, allocation.PoolId, now) || !s.WritesAreSerial)
+        var mayHaveChanged = await s.LockPoolsAsync([allocation.PoolId]);
+        // Read again under the pool's lock when it may have changed: the sweep may have ended it, or
+        // another writer between the first read and the lock.
+        if (await AllocationEngine.SweepPoolAsync(s, allocation.PoolId, now) || mayHaveChanged)
         {
             allocation = (await s.Allocations.GetAsync(allocationId))!;
         }

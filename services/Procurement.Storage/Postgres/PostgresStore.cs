@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Threading.Channels;
 using Dapper;
 using Microsoft.Extensions.Logging;
 using Npgsql;
@@ -6,15 +7,27 @@ using Npgsql;
 namespace Procurement.Storage.Postgres;
 
 /// <summary>
-/// The PostgreSQL provider, for several stateless replicas on one database. Each unit of work runs in
-/// its own READ COMMITTED transaction; units that decide about a pool lock its row first
-/// (<see cref="IStoreSession.LockPoolsAsync"/>), so replicas serialize per pool and pools proceed in
-/// parallel. A unit that loses a race (serialization failure, deadlock, a row changed underneath, or
-/// the same request id committed by another replica) is rolled back and run again from the start.
+/// The PostgreSQL provider, for several stateless replicas on one database. Each replica has one
+/// writer that group-commits like SQLite's: it takes the units waiting in its queue, runs them back
+/// to back in one READ COMMITTED transaction, commits once and only then answers them. Units hold the
+/// pools they decide about for the group (<see cref="PostgresWriteGroup"/>: locked once, in id order,
+/// so replicas serialize per pool for one group and never deadlock on pools). A unit that fails before
+/// writing leaves the group alone; one that fails after writing, or with a database error (which
+/// aborts the transaction), has the group rolled back and the others run again in a new one. A unit
+/// that lost a race (a serialization failure, a deadlock, a row changed underneath, the same request
+/// id committed by another replica) or that must wait for the next group runs again from the start.
 /// </summary>
 public sealed partial class PostgresStore : IProcurementStore, IAsyncDisposable
 {
+    /// <summary>Runs of one unit that lost a race before it is answered UNAVAILABLE.</summary>
     public const int MaxAttempts = 10;
+
+    /// <summary>Times one unit may wait for a later group (it runs first in the next one, so this is a safety bound).</summary>
+    public const int MaxDeferrals = 1000;
+
+    /// <summary>Most units committed together; bounds the latency a long group adds.</summary>
+    public const int MaxBatchSize = 256;
+
     private const string Channel = "procurement_commits";
 
     /// <summary>
@@ -27,6 +40,9 @@ public sealed partial class PostgresStore : IProcurementStore, IAsyncDisposable
     private readonly ILogger<PostgresStore> _logger;
     private readonly CancellationTokenSource _stopping = new();
     private readonly Task _listener;
+    private readonly Task _writer;
+    private readonly Channel<WorkItem> _queue = System.Threading.Channels.Channel.CreateUnbounded<WorkItem>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly WriterCache _cache = new();
     private readonly CommittedContractVersions _committed = new();
     private TaskCompletionSource _nextCommit = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
@@ -43,8 +59,15 @@ public sealed partial class PostgresStore : IProcurementStore, IAsyncDisposable
             builder.UseLoggerFactory(loggerFactory);
         }
 
+        // The writer and readers run the same few statements all day: prepared once per connection.
+        if (builder.ConnectionStringBuilder.MaxAutoPrepare == 0)
+        {
+            builder.ConnectionStringBuilder.MaxAutoPrepare = 64;
+        }
+
         _dataSource = builder.Build();
         _listener = Task.Run(ListenAsync);
+        _writer = Task.Factory.StartNew(WriteLoopAsync, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default).Unwrap();
     }
 
     public Task NextCommit => Volatile.Read(ref _nextCommit).Task;
@@ -105,67 +128,254 @@ public sealed partial class PostgresStore : IProcurementStore, IAsyncDisposable
         }
     }
 
-    public async Task<T> WriteAsync<T>(Func<IStoreSession, Task<T>> unitOfWork, CancellationToken cancellationToken)
+    public Task<T> WriteAsync<T>(Func<IStoreSession, Task<T>> unitOfWork, CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        var item = new WorkItem<T>(unitOfWork, cancellationToken) { Enqueued = Stopwatch.GetTimestamp(), Trace = Activity.Current?.Context ?? default };
+        if (!_queue.Writer.TryWrite(item))
+        {
+            throw new ObjectDisposedException(nameof(PostgresStore), "The store is shutting down.");
+        }
+
+        return item.Task;
+    }
+
+    private async Task WriteLoopAsync()
+    {
+        var reader = _queue.Reader;
+        // Units to run again: deferred ones and those rolled back with a failed group go first in the
+        // next group (its first unit can always take its pools); one that lost a race waits one group
+        // more, so the others commit without it before it meets what it raced with again.
+        var carried = new List<WorkItem>();
+        var later = new List<WorkItem>();
+        while (carried.Count > 0 || later.Count > 0 || await reader.WaitToReadAsync().ConfigureAwait(false))
+        {
+            var batch = carried;
+            while (batch.Count < MaxBatchSize && reader.TryRead(out var item))
+            {
+                // A caller that gave up before its unit started gets nothing written.
+                if (item.CancellationToken.IsCancellationRequested)
+                {
+                    item.Cancel();
+                }
+                else
+                {
+                    batch.Add(item);
+                }
+            }
+
+            carried = later;
+            later = [];
+            if (batch.Count == 0)
+            {
+                continue;
+            }
+
+            try
+            {
+                var (again, lost) = await RunGroupAsync(batch).ConfigureAwait(false);
+                carried = [.. again, .. carried];
+                later = lost;
+            }
+            catch (Exception ex)
+            {
+                // Not expected (the group's own failures are answered inside), but a writer that stopped
+                // here would leave every later write waiting for ever.
+                Log.GroupAbandoned(_logger, ex, batch.Count);
+                _cache.Clear();
+                var failed = new CommitFailedException(ex);
+                foreach (var item in batch)
+                {
+                    item.Fail(failed);
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// Runs one group; returns the units to run again in the next one and those that lost a race (to
+    /// run in the one after), none of them acknowledged.
+    /// </summary>
+    private async Task<(List<WorkItem> Again, List<WorkItem> Lost)> RunGroupAsync(List<WorkItem> batch)
+    {
+        var started = Stopwatch.GetTimestamp();
+        NpgsqlConnection connection;
+        NpgsqlTransaction tx;
+        try
+        {
+            connection = await OpenAsync(CancellationToken.None).ConfigureAwait(false);
+            try
+            {
+                tx = await connection.BeginTransactionAsync(System.Data.IsolationLevel.ReadCommitted, CancellationToken.None).ConfigureAwait(false);
+            }
+            catch
+            {
+                await connection.DisposeAsync().ConfigureAwait(false);
+                throw;
+            }
+        }
+        catch (Exception ex)
+        {
+            var failed = ex as StorageUnavailableException ?? new StorageUnavailableException(ex);
+            foreach (var item in batch)
+            {
+                item.Fail(failed);
+            }
+
+            return ([], []);
+        }
+
+        await using (connection)
+        await using (tx)
+        {
+            // What the cache held rested on locks of an earlier group: read again under this one's.
+            _cache.Clear();
+            var group = new PostgresWriteGroup();
+            var session = new StoreSession(new DbScope(connection, tx, CancellationToken.None, PostgresDialect.Instance, _cache, Group: group), _instruments);
+            var succeeded = new List<WorkItem>(batch.Count);
+            var deferred = new List<WorkItem>();
+            var lost = new List<WorkItem>();
+            foreach (var item in batch)
+            {
+                _instruments?.UnitWaited(Stopwatch.GetElapsedTime(item.Enqueued, started));
+            }
+
+            for (var i = 0; i < batch.Count; i++)
+            {
+                var item = batch[i];
+                _cache.BeginUnit();
+                group.BeginUnit();
+                session.TakeCommitted();
+                using var unitSpan = StorageInstruments.Activities.StartActivity("procurement.unit_of_work", ActivityKind.Internal, item.Trace);
+                try
+                {
+                    await item.RunAsync(session).ConfigureAwait(false);
+                    item.Committed = session.TakeCommitted();
+                    succeeded.Add(item);
+                    continue;
+                }
+                catch (Exception ex)
+                {
+                    _cache.UnitFailed();
+                    if (ex is DeferredUnitException && ++item.Deferrals < MaxDeferrals)
+                    {
+                        deferred.Add(item);
+                    }
+                    else if (IsRace(ex) && ++item.Attempts < MaxAttempts)
+                    {
+                        Log.Retrying(_logger, ex, item.Attempts);
+                        lost.Add(item);
+                    }
+                    else
+                    {
+                        item.Fail(Classify(ex));
+                    }
+
+                    // A database error aborts the whole transaction; a unit that wrote cannot be undone alone.
+                    if (ex is NpgsqlException || group.UnitWrote)
+                    {
+                        await RollBackAsync(tx).ConfigureAwait(false);
+                        _cache.Clear();
+                        if (succeeded.Count + batch.Count - i - 1 > 0)
+                        {
+                            Log.GroupRunAgain(_logger, ex, i + 1, ex is NpgsqlException ? "a database error aborted the group's transaction" : "it had changed rows, so the group was rolled back",
+                                succeeded.Count + batch.Count - i - 1);
+                        }
+
+                        return ([.. deferred, .. succeeded, .. batch[(i + 1)..]], lost);
+                    }
+                }
+            }
+
+            if (succeeded.Count == 0)
+            {
+                await RollBackAsync(tx).ConfigureAwait(false);
+                return (deferred, lost);
+            }
+
+            var ran = Stopwatch.GetTimestamp();
+            var commitStart = StorageInstruments.Activities.HasListeners() ? TimeProvider.System.GetUtcNow() : default;
+            try
+            {
+                // Watchers on every replica hear of the commit (delivered only if it commits).
+                await using var notify = new NpgsqlCommand($"NOTIFY {Channel}", connection, tx);
+                await notify.ExecuteNonQueryAsync(CancellationToken.None).ConfigureAwait(false);
+            }
+            catch (Exception ex)
+            {
+                // Nothing was committed: the group is answered as unable to write, and may be retried.
+                _cache.Clear();
+                var failed = ex is NpgsqlException { IsTransient: true } ? new StorageUnavailableException(ex) : (Exception)new CommitFailedException(ex);
+                foreach (var item in succeeded)
+                {
+                    item.Fail(failed);
+                }
+
+                return (deferred, lost);
+            }
+
+            try
+            {
+                await tx.CommitAsync(CancellationToken.None).ConfigureAwait(false);
+            }
+            catch (Exception ex)
+            {
+                // Refused (a deferred check) or cut off (the connection: then it may have committed).
+                // Either way the callers are not acknowledged, and a retry with the request id is safe.
+                Log.CommitFailed(_logger, ex, succeeded.Count);
+                _cache.Clear();
+                var failed = new CommitFailedException(ex);
+                foreach (var item in succeeded)
+                {
+                    item.Fail(failed);
+                }
+
+                return (deferred, lost);
+            }
+
+            var commit = Stopwatch.GetElapsedTime(ran);
+            _instruments?.GroupCommitted(succeeded.Count, commit);
+            if (StorageInstruments.Activities.HasListeners())
+            {
+                var commitEnd = TimeProvider.System.GetUtcNow();
+                foreach (var item in succeeded)
+                {
+                    using var span = StorageInstruments.Activities.StartActivity("procurement.commit", ActivityKind.Internal, item.Trace, startTime: commitStart);
+                    span?.SetTag("procurement.group.units", succeeded.Count);
+                    span?.SetEndTime(commitEnd.UtcDateTime);
+                }
+            }
+
+            Signal();
+            WorkItem.Answer(succeeded);
+            return (deferred, lost);
+        }
+    }
+
+    private static async Task RollBackAsync(NpgsqlTransaction tx)
     {
         try
         {
-            return await RunUnitAsync(unitOfWork, cancellationToken);
+            await tx.RollbackAsync(CancellationToken.None).ConfigureAwait(false);
         }
-        catch (Exception e) when (e is NpgsqlException { IsTransient: true } or ConcurrentWriteException)
+        catch (Exception)
         {
-            // Before the commit was asked for (a failed commit is CommitFailedException), or a race lost
-            // on every attempt (a serialization failure, a deadlock, a row changed under the unit): the
-            // transaction was rolled back, so the unit wrote nothing. A unique violation on every
-            // attempt is not treated so: ten in a row are no longer a race but a unit that cannot succeed.
-            throw new StorageUnavailableException(e);
+            // A broken connection rolls back by itself; the next group opens another.
         }
     }
 
-    private async Task<T> RunUnitAsync<T>(Func<IStoreSession, Task<T>> unitOfWork, CancellationToken cancellationToken)
+    /// <summary>
+    /// A database that could not take the unit (unreachable, shutting down), or a race lost on every
+    /// attempt: nothing was written and a retry is safe. A unique violation on every attempt is not
+    /// treated so: ten in a row are no longer a race but a unit that cannot succeed.
+    /// </summary>
+    private static Exception Classify(Exception ex) => ex switch
     {
-        var queued = Stopwatch.GetTimestamp();
-        for (var attempt = 1; ; attempt++)
-        {
-            await using var connection = await OpenAsync(cancellationToken);
-            await using var tx = await connection.BeginTransactionAsync(System.Data.IsolationLevel.ReadCommitted, cancellationToken);
-            _instruments?.UnitWaited(Stopwatch.GetElapsedTime(queued));
-            try
-            {
-                // Once a unit starts writing it finishes: the caller's cancellation does not cut it in half.
-                var session = new StoreSession(new DbScope(connection, tx, CancellationToken.None, PostgresDialect.Instance), _instruments);
-                T result;
-                using (StorageInstruments.Activities.StartActivity("procurement.unit_of_work"))
-                {
-                    result = await unitOfWork(session);
-                }
-
-                await connection.ExecuteAsync($"NOTIFY {Channel}", transaction: tx);
-                var commitStarted = Stopwatch.GetTimestamp();
-                try
-                {
-                    using var commit = StorageInstruments.Activities.StartActivity("procurement.commit");
-                    await tx.CommitAsync(CancellationToken.None);
-                }
-                catch (Exception e)
-                {
-                    // Refused (a deferred check) or cut off (the connection: then it may have committed).
-                    // Either way the caller is not acknowledged, and a retry with the request id is safe.
-                    throw new CommitFailedException(e);
-                }
-
-                _instruments?.GroupCommitted(1, Stopwatch.GetElapsedTime(commitStarted));
-                StoreSession.RunCommitted(session.TakeCommitted());
-                Signal();
-                return result;
-            }
-            catch (Exception e) when (attempt < MaxAttempts && IsRace(e))
-            {
-                await tx.RollbackAsync(CancellationToken.None);
-                Log.Retrying(_logger, e, attempt);
-                await Task.Delay(TimeSpan.FromMilliseconds(Random.Shared.Next(1, 10 * attempt)), cancellationToken);
-            }
-        }
-    }
+        NpgsqlException { IsTransient: true } or ConcurrentWriteException or DeferredUnitException => new StorageUnavailableException(ex),
+        PostgresException { SqlState: PostgresErrorCodes.SerializationFailure or PostgresErrorCodes.DeadlockDetected } => new StorageUnavailableException(ex),
+        NpgsqlException and not PostgresException => new StorageUnavailableException(ex),
+        _ => ex,
+    };
 
     /// <summary>Another transaction got there first; running the unit again sees its result.</summary>
     private static bool IsRace(Exception e) => e switch
@@ -209,8 +419,11 @@ public sealed partial class PostgresStore : IProcurementStore, IAsyncDisposable
         }
     }
 
+    /// <summary>Finishes every queued unit, then stops listening and closes the connections.</summary>
     public async ValueTask DisposeAsync()
     {
+        _queue.Writer.TryComplete();
+        await _writer.ConfigureAwait(false);
         await _stopping.CancelAsync();
         try
         {
@@ -231,5 +444,15 @@ public sealed partial class PostgresStore : IProcurementStore, IAsyncDisposable
 
         [LoggerMessage(EventId = 1102, Level = LogLevel.Warning, Message = "LISTEN connection failed; reconnecting")]
         public static partial void ListenFailed(ILogger logger, Exception exception);
+
+        [LoggerMessage(EventId = 1103, Level = LogLevel.Error, Message = "Commit of {Count} units failed; none of them is acknowledged")]
+        public static partial void CommitFailed(ILogger logger, Exception exception, int count);
+
+        // The same event as SQLite's writer logs: operators see one message for one thing.
+        [LoggerMessage(EventId = 1005, Level = LogLevel.Information, Message = "Unit {Position} of a group failed and {Why}; its {Count} other units run again in a new transaction")]
+        public static partial void GroupRunAgain(ILogger logger, Exception exception, int position, string why, int count);
+
+        [LoggerMessage(EventId = 1105, Level = LogLevel.Critical, Message = "The writer abandoned a group of {Count} units after an unexpected error; none still waiting is acknowledged")]
+        public static partial void GroupAbandoned(ILogger logger, Exception exception, int count);
     }
 }

@@ -3,7 +3,7 @@ using Procurement.Domain.Allocations;
 
 namespace Procurement.Storage.Repositories;
 
-/// <summary>One transition of one allocation, numbered in commit order.</summary>
+/// <summary>One transition of one allocation, at a position in the log (increasing, with gaps on PostgreSQL; consistent with commit order per pool).</summary>
 public sealed record AllocationEvent(
     long Sequence,
     DateTimeOffset OccurredAt,
@@ -34,21 +34,35 @@ public sealed class AllocationEventRepository(DbScope db, Action<AllocationEvent
         LIMIT @Limit
         """;
 
-    private const string SelectLast = "SELECT COALESCE(MAX(seq), 0) FROM allocation_events";
+    private static readonly Dictionary<SqlDialect, (string After, string Last)> Sql = new()
+    {
+        [SqliteDialect.Instance] = Texts(SqliteDialect.Instance),
+        [PostgresDialect.Instance] = Texts(PostgresDialect.Instance),
+    };
+
+    /// <summary>Below the provider's horizon where it has one: there, no event can appear behind a reader.</summary>
+    private static (string After, string Last) Texts(SqlDialect dialect) => dialect.EventHorizon is { } horizon
+        ? (SelectAfter.Replace("ORDER BY seq", $"AND seq < {horizon}\nORDER BY seq", StringComparison.Ordinal), $"SELECT {horizon} - 1")
+        : (SelectAfter, "SELECT COALESCE(MAX(seq), 0) FROM allocation_events");
 
     /// <summary>
-    /// The highest sequence number in the log as this read sees it. Sequence numbers are given in
-    /// commit order without gaps, so no event at or below it can appear later.
+    /// A position in the log as this read sees it, such that no event at or below it can appear later:
+    /// a watcher that has read to it may move on to it.
     /// </summary>
     public async Task<long> LastSequenceAsync()
     {
-        using var statement = db.Statement(SelectLast);
+        using var statement = db.Statement(Sql[db.Dialect].Last);
         return await statement.ScalarAsync<long>();
     }
 
     public async Task AppendAsync(AllocationEvent e)
     {
         using var statement = db.Statement(db.Dialect.InsertAllocationEvent);
+        if (db.Group?.NextEventPosition(e.PoolId) is { } position)
+        {
+            statement.Bind("@Seq", position);
+        }
+
         await statement.Bind("@OccurredAtMs", UnixTime.ToMs(e.OccurredAt)).Bind("@Type", EnumNames.ToUpperSnake(e.Type))
             .Bind("@Cause", EnumNames.ToUpperSnake(e.Cause)).Bind("@AllocationId", e.AllocationId).Bind("@ContractId", e.ContractId)
             .Bind("@TenantId", e.TenantId).Bind("@PoolId", e.PoolId).Bind("@Units", e.Units).Bind("@State", EnumNames.ToUpperSnake(e.State))
@@ -57,7 +71,7 @@ public sealed class AllocationEventRepository(DbScope db, Action<AllocationEvent
     }
 
     public async Task<IReadOnlyList<AllocationEvent>> ListAfterAsync(long afterSeq, AllocationEventFilter filter, int limit) =>
-        (await db.Connection.QueryAsync<Row>(db.Command(SelectAfter, new
+        (await db.Connection.QueryAsync<Row>(db.Command(Sql[db.Dialect].After, new
         {
             AfterSeq = afterSeq, filter.TenantId, filter.ContractId, filter.PoolId, Limit = limit,
         }))).Select(r => new AllocationEvent(r.Sequence, UnixTime.FromMs(r.OccurredAtMs), EnumNames.Parse<AllocationEventType>(r.Type),

@@ -72,7 +72,7 @@ public sealed class AllocationRepository(DbScope db)
     {
         // The single writer assigns every seq, so after one read it counts on (InsertAsync); a failed
         // unit forgets the count and the next one reads it again.
-        if (db.Cache is { } cache && cache.NextSeqs.TryGet(SeqKey, out var next))
+        if (db.Dialect.WriterCountsSequences && db.Cache is { } cache && cache.NextSeqs.TryGet(SeqKey, out var next))
         {
             return next.Value;
         }
@@ -83,7 +83,11 @@ public sealed class AllocationRepository(DbScope db)
             seq = await statement.ScalarAsync<long>();
         }
 
-        db.Cache?.NextSeqs.Put(SeqKey, new StrongBox<long>(seq));
+        if (db.Dialect.WriterCountsSequences)
+        {
+            db.Cache?.NextSeqs.Put(SeqKey, new StrongBox<long>(seq));
+        }
+
         return seq;
     }
 
@@ -199,7 +203,7 @@ public sealed class AllocationRepository(DbScope db)
 
         var key = WriterCache.OpenKey(poolId, state);
         cache.OpenAllocations.MarkChanged(key);
-        cache.PoolViews.Invalidate(poolId);
+        cache.InvalidateViews(poolId);
         if (cache.OpenAllocations.TryGet(key, out var list))
         {
             change(list);

@@ -98,6 +98,8 @@ public sealed class ContractRepository(DbScope db)
         WHERE contract_id = @ContractId AND version = 1
         """;
 
+    private const string SelectLastVersion = "SELECT COALESCE(MAX(version), 0) FROM contract_versions WHERE contract_id = @Id";
+
     private const string DeleteDraftEntitlements = "DELETE FROM contract_entitlements WHERE contract_id = @ContractId AND version = 1";
 
     private const string InsertEntitlement = """
@@ -264,7 +266,7 @@ public sealed class ContractRepository(DbScope db)
     {
         db.Cache?.Contracts.Invalidate(contract.Id);
         await db.Connection.ExecuteAsync(db.Command(InsertContract, ContractRow.From(contract)));
-        await WriteNewVersionsAsync(contract);
+        await WriteVersionsAsync(contract, after: 0);
     }
 
     /// <summary>Writes a changed contract; fails if it changed since <paramref name="previousRevision"/>.</summary>
@@ -290,7 +292,9 @@ public sealed class ContractRepository(DbScope db)
             await InsertEntitlementsAsync(contract.Id, draft);
         }
 
-        await WriteNewVersionsAsync(contract);
+        // Versions are never changed once stored (a draft's first one aside, above): only newer ones are written.
+        var stored = await db.Connection.ExecuteScalarAsync<long>(db.Command(SelectLastVersion, new { contract.Id }));
+        await WriteVersionsAsync(contract, after: stored);
     }
 
     /// <summary>Entitlement rows in <paramref name="poolIds"/> of every contract that holds reservations, except one.</summary>
@@ -310,15 +314,13 @@ public sealed class ContractRepository(DbScope db)
         return rows.Select(r => new EntitlementRow(r.ContractId, (int)r.Version, UnixTime.FromMs(r.EffectiveFromMs), r.PoolId, r.ReservedUnits)).ToList();
     }
 
-    private async Task WriteNewVersionsAsync(Contract contract)
+    private async Task WriteVersionsAsync(Contract contract, long after)
     {
-        foreach (var version in contract.Versions.Skip(contract.PersistedVersionCount))
+        foreach (var version in contract.Versions.Where(v => v.Version > after))
         {
             await db.Connection.ExecuteAsync(db.Command(InsertVersion, VersionRow.From(contract.Id, version)));
             await InsertEntitlementsAsync(contract.Id, version);
         }
-
-        contract.MarkPersisted();
     }
 
     private async Task InsertEntitlementsAsync(string contractId, ContractVersion version)

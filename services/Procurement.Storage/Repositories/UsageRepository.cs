@@ -49,6 +49,11 @@ public sealed class UsageRepository(DbScope db)
             return stored;
         }
 
+        if (db.Dialect is PostgresDialect)
+        {
+            return await InsertManyAsArraysAsync(samples);
+        }
+
         // On SQLite's writer the statement stays prepared across batches and runs through SQLite's C API.
         using var statement = db.Statement(InsertIfAbsent);
         for (var i = 0; i < samples.Count; i++)
@@ -64,6 +69,42 @@ public sealed class UsageRepository(DbScope db)
             }
 
             stored[i] = await statement.ExecuteAsync() == 1;
+        }
+
+        return stored;
+    }
+
+    // PostgreSQL takes the whole batch as one array per column, in one round trip; rows go in in the
+    // batch's order, so of two with one key the first is stored, as one statement per row would.
+    private const string PostgresInsertArraysIfAbsent = """
+        INSERT INTO usage_samples (source, sample_id, allocation_id, contract_id, pool_id, window_start_ms, window_end_ms, busy_gpu_seconds, received_at_ms)
+        SELECT source, sample_id, allocation_id, contract_id, pool_id, window_start_ms, window_end_ms, busy_gpu_seconds, received_at_ms
+        FROM unnest(@Sources, @SampleIds, @AllocationIds, @ContractIds, @PoolIds, @WindowStartMs, @WindowEndMs, @BusyGpuSeconds, @ReceivedAtMs)
+             WITH ORDINALITY AS u (source, sample_id, allocation_id, contract_id, pool_id, window_start_ms, window_end_ms, busy_gpu_seconds, received_at_ms, n)
+        ORDER BY n
+        ON CONFLICT (source, sample_id) DO NOTHING
+        RETURNING source, sample_id
+        """;
+
+    private async Task<bool[]> InsertManyAsArraysAsync(IReadOnlyList<UsageSample> samples)
+    {
+        var inserted = (await db.Connection.QueryAsync<(string Source, string SampleId)>(db.Command(PostgresInsertArraysIfAbsent, new
+        {
+            Sources = samples.Select(s => s.Source).ToArray(),
+            SampleIds = samples.Select(s => s.SampleId).ToArray(),
+            AllocationIds = samples.Select(s => s.AllocationId).ToArray(),
+            ContractIds = samples.Select(s => s.ContractId).ToArray(),
+            PoolIds = samples.Select(s => s.PoolId).ToArray(),
+            WindowStartMs = samples.Select(s => UnixTime.ToMs(s.WindowStart)).ToArray(),
+            WindowEndMs = samples.Select(s => UnixTime.ToMs(s.WindowEnd)).ToArray(),
+            BusyGpuSeconds = samples.Select(s => s.BusyGpuSeconds).ToArray(),
+            ReceivedAtMs = samples.Select(s => UnixTime.ToMs(s.ReceivedAt)).ToArray(),
+        }))).ToHashSet();
+        var stored = new bool[samples.Count];
+        for (var i = 0; i < samples.Count; i++)
+        {
+            // The first of the batch's samples with a key that was inserted is the one stored.
+            stored[i] = inserted.Remove((samples[i].Source, samples[i].SampleId));
         }
 
         return stored;
