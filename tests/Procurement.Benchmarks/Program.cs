@@ -162,48 +162,40 @@ await using (var server = await BenchServer.StartAsync(dll, Path.Combine(work, "
     rows.Add(("Server peak memory (RSS) during the rows above", $"{server.PeakMemoryMiB():F0} MiB", "", "", "report"));
 }
 
-// PostgreSQL: admission and ingestion with one and with two replicas on one database, in the same run.
+// PostgreSQL: admission and ingestion with one and with two replicas on one database, against plain
+// PostgreSQL on the same cluster in the same run.
 if (postgres is not null)
 {
-    foreach (var replicas in new[] { 1, 2 })
+    // Baselines first, on their own databases: single-row durable insert transactions from 64
+    // connections (the twin of the SQLite baseline row), and a batched insert of the usage rows.
+    var rawTxns = await RawPostgresTransactionsAsync(await NewPostgresDatabaseAsync(postgres, "raw"), 64, seconds);
+    Console.Error.WriteLine(FormattableString.Invariant($"PostgreSQL baseline: {rawTxns:F0} single-row txn/s"));
+    var rawBatched = await RawPostgresBatchedInsertAsync(await NewPostgresDatabaseAsync(postgres, "raw_batched"), 200_000);
+    await using var one = await PostgresReplicasAsync(dll, await NewPostgresDatabaseAsync(postgres, "one"), 1);
+    await using var two = await PostgresReplicasAsync(dll, await NewPostgresDatabaseAsync(postgres, "two"), 2);
+    // Warmed up, then measured in interleaved rounds keeping each side's best window, as the SQLite row is.
+    await AdmissionPairsAsync(one.Stubs, one.ContractsA, one.PoolA, callers, seconds);
+    await AdmissionPairsAsync(two.Stubs, two.ContractsA, two.PoolA, callers, seconds);
+    double onePool1 = 0, onePool2 = 0, twoPools2 = 0;
+    for (var round = 0; round < admissionRounds; round++)
     {
-        var db = $"{postgres};Database=bench_{replicas}_{Guid.NewGuid():N}";
-        await using (var admin = new Npgsql.NpgsqlConnection($"{postgres};Database=postgres;Pooling=false"))
-        {
-            await admin.OpenAsync();
-            await using var create = admin.CreateCommand();
-            create.CommandText = $"CREATE DATABASE {db[(db.LastIndexOf('=') + 1)..]}";
-            await create.ExecuteNonQueryAsync();
-        }
-
-        var servers = new List<BenchServer>();
-        for (var i = 0; i < replicas; i++)
-        {
-            servers.Add(await BenchServer.StartAsync(dll, db));
-        }
-
-        var clients = servers.Select(sv => ProcurementClient.Create(new ProcurementClientOptions { Endpoint = sv.Endpoint, ApiKey = sv.Key })).ToList();
-        var (ids, poolId) = await SetUpAsync(clients[0], contracts: 64);
-        var stubs = servers.Select(sv => new StubCaller(sv.Endpoint, sv.Key)).ToList();
-        var pairs = await AdmissionPairsAsync([.. stubs], ids, poolId, callers: 64, seconds);
-        rows.Add(($"PostgreSQL, {replicas} replica{(replicas > 1 ? "s" : "")}: RequestAllocation + ReleaseAllocation pairs, 64 callers", Rate(pairs, "pairs/s"), "", "", "report"));
-        var ingested = await IngestionAsync(clients, ids[0], poolId, streams: 4, total: 200_000);
-        rows.Add(($"PostgreSQL, {replicas} replica{(replicas > 1 ? "s" : "")}: ReportUsage samples, 4 streams", Rate(ingested, "samples/s"), "", "", "report"));
-        foreach (var c in clients)
-        {
-            c.Dispose();
-        }
-
-        foreach (var c in stubs)
-        {
-            c.Dispose();
-        }
-
-        foreach (var sv in servers)
-        {
-            await sv.DisposeAsync();
-        }
+        onePool1 = Math.Max(onePool1, await AdmissionPairsAsync(one.Stubs, one.ContractsA, one.PoolA, callers, seconds));
+        onePool2 = Math.Max(onePool2, await AdmissionPairsAsync(two.Stubs, two.ContractsA, two.PoolA, callers, seconds));
+        twoPools2 = Math.Max(twoPools2, await TwoPoolPairsAsync(two, callers, seconds));
+        Console.Error.WriteLine(FormattableString.Invariant($"PostgreSQL round {round}: 1 replica {onePool1:F0}, 2 replicas {onePool2:F0}, 2 replicas 2 pools {twoPools2:F0} pairs/s (best so far)"));
     }
+
+    // Each pair is two durable decisions (a request and a release), each a unit of work of its own.
+    rows.Add(($"PostgreSQL, 1 replica, 1 pool: admission decisions (RequestAllocation + ReleaseAllocation, {callers} callers)", Rate(2 * onePool1, "decisions/s"),
+        Rate(rawTxns, "single-row txn/s, 64 connections"), Ratio(2 * onePool1, rawTxns), "≥ 0.5"));
+    rows.Add(("PostgreSQL, 2 replicas, 1 pool: the same decisions", Rate(2 * onePool2, "decisions/s"), Rate(2 * onePool1, "decisions/s, 1 replica"), Ratio(onePool2, onePool1), "≥ 0.9"));
+    rows.Add(("PostgreSQL, 2 replicas, 2 pools: the same decisions, callers spread over both", Rate(2 * twoPools2, "decisions/s"), Rate(2 * onePool1, "decisions/s, 1 replica"), Ratio(twoPools2, onePool1), "report"));
+    var (p50, p99, achieved) = await LatencyAtRateAsync(one.Stubs[0], one.ContractsA, one.PoolA, onePool1 / 2, seconds);
+    rows.Add(("PostgreSQL, 1 replica: RequestAllocation latency at half max throughput", $"p50 {p50:F2} ms, p99 {p99:F2} ms", $"{achieved:F0} requests/s offered", "", "report"));
+    var ingestedOne = await IngestionAsync(one.Clients, one.ContractsA[0], one.PoolA, streams: 4, total: 200_000);
+    rows.Add(("PostgreSQL, 1 replica: ReportUsage samples, 4 streams", Rate(ingestedOne, "samples/s"), Rate(rawBatched, "rows/s batched insert"), Ratio(ingestedOne, rawBatched), "≥ 0.5"));
+    var ingestedTwo = await IngestionAsync(two.Clients, two.ContractsA[0], two.PoolA, streams: 4, total: 200_000);
+    rows.Add(("PostgreSQL, 2 replicas: ReportUsage samples, 4 streams", Rate(ingestedTwo, "samples/s"), Rate(ingestedOne, "samples/s, 1 replica"), Ratio(ingestedTwo, ingestedOne), "report"));
 }
 
 // 4. Statement cost by number of allocation intervals in the month (10 usage samples each).
@@ -268,16 +260,15 @@ static ContractTerms Terms(string pool, DateTimeOffset monthStart, long reserved
     Sla = new SlaTerms { AvailabilityTargetPercent = "99.9", CreditCapPercent = "30", CreditSchedule = { new SlaCreditRow { BelowPercent = "99.9", CreditPercent = "10" } } },
 };
 
-static async Task<(List<string> Contracts, string Pool)> SetUpAsync(ProcurementClient client, int contracts)
+static async Task<(List<string> Contracts, string Pool)> SetUpAsync(ProcurementClient client, int contracts, string pool = "bench-h100", string tenants = "lab")
 {
-    const string pool = "bench-h100";
     var now = TimeProvider.System.GetUtcNow();
     var monthStart = new DateTimeOffset(now.Year, now.Month, 1, 0, 0, 0, TimeSpan.Zero);
     await client.Allocations.CreatePoolAsync(new CreatePoolRequest { PoolId = pool, DisplayName = "bench", Region = "r", AcceleratorType = "H100-SXM-80GB", CapacityUnits = 1_000_000 });
     var ids = new List<string>();
     for (var i = 0; i < contracts; i++)
     {
-        var draft = await client.Contracts.CreateAsync(new CreateContractRequest { TenantId = $"lab-{i}", DisplayName = "bench", Terms = Terms(pool, monthStart, 10_000, 5_000) });
+        var draft = await client.Contracts.CreateAsync(new CreateContractRequest { TenantId = $"{tenants}-{i}", DisplayName = "bench", Terms = Terms(pool, monthStart, 10_000, 5_000) });
         ids.Add((await client.Contracts.ActivateAsync(new ActivateContractRequest { ContractId = draft.ContractId })).ContractId);
     }
 
@@ -412,6 +403,103 @@ static Task<double> ReadPairsAsync(IAdmissionCaller client, string pool, int cal
     {
         await client.ReadPoolAsync(pool);
         await client.ReadPoolAsync(pool);
+    });
+
+static async Task<string> NewPostgresDatabaseAsync(string cluster, string label)
+{
+    var name = $"bench_{label}_{Guid.NewGuid():N}";
+    await using var admin = new Npgsql.NpgsqlConnection($"{cluster};Database=postgres;Pooling=false");
+    await admin.OpenAsync();
+    await using var create = admin.CreateCommand();
+    create.CommandText = $"CREATE DATABASE {name}";
+    await create.ExecuteNonQueryAsync();
+    return $"{cluster};Database={name}";
+}
+
+// Single-row inserts, each its own durable transaction (synchronous_commit on), from many connections at once.
+static async Task<double> RawPostgresTransactionsAsync(string database, int connections, int seconds)
+{
+    await using var source = Npgsql.NpgsqlDataSource.Create($"{database};Maximum Pool Size={connections + 4}");
+    await using (var create = source.CreateCommand("CREATE TABLE t (id BIGSERIAL PRIMARY KEY, v TEXT NOT NULL)"))
+    {
+        await create.ExecuteNonQueryAsync();
+    }
+
+    long n = 0;
+    var watch = Stopwatch.StartNew();
+    await Task.WhenAll(Enumerable.Range(0, connections).Select(async _ =>
+    {
+        await using var connection = await source.OpenConnectionAsync();
+        await using var insert = new Npgsql.NpgsqlCommand("INSERT INTO t (v) VALUES ('x')", connection);
+        await insert.PrepareAsync();
+        while (watch.Elapsed.TotalSeconds < seconds)
+        {
+            await insert.ExecuteNonQueryAsync();
+            Interlocked.Increment(ref n);
+        }
+    }));
+    return n / watch.Elapsed.TotalSeconds;
+}
+
+// The service's usage rows into the same table and index, 2,000 to a transaction, one statement per row in one batch.
+static async Task<double> RawPostgresBatchedInsertAsync(string database, int total)
+{
+    await using var source = Npgsql.NpgsqlDataSource.Create(database);
+    await using (var create = source.CreateCommand("""
+        CREATE TABLE usage_samples (source TEXT NOT NULL, sample_id TEXT NOT NULL, allocation_id TEXT NOT NULL, window_start_ms BIGINT NOT NULL,
+          window_end_ms BIGINT NOT NULL, busy_gpu_seconds BIGINT NOT NULL, received_at_ms BIGINT NOT NULL,
+          contract_id TEXT NOT NULL, pool_id TEXT NOT NULL, PRIMARY KEY (source, sample_id));
+        CREATE INDEX ix_usage_samples_contract_pool ON usage_samples (contract_id, pool_id, window_start_ms, busy_gpu_seconds);
+        """))
+    {
+        await create.ExecuteNonQueryAsync();
+    }
+
+    await using var connection = await source.OpenConnectionAsync();
+    var watch = Stopwatch.StartNew();
+    for (var start = 0; start < total; start += 2000)
+    {
+        await using var tx = await connection.BeginTransactionAsync();
+        await using var batch = new Npgsql.NpgsqlBatch(connection, tx);
+        for (var i = start; i < start + 2000; i++)
+        {
+            var command = new Npgsql.NpgsqlBatchCommand("INSERT INTO usage_samples VALUES ($1, $2, 'alc_1', $3, $4, 1, 0, 'ctr_0123456789ab', 'bench-h100')");
+            command.Parameters.Add(new Npgsql.NpgsqlParameter<string> { TypedValue = "raw" });
+            command.Parameters.Add(new Npgsql.NpgsqlParameter<string> { TypedValue = i.ToString(CultureInfo.InvariantCulture) });
+            command.Parameters.Add(new Npgsql.NpgsqlParameter<long> { TypedValue = i });
+            command.Parameters.Add(new Npgsql.NpgsqlParameter<long> { TypedValue = i + 1 });
+            batch.BatchCommands.Add(command);
+        }
+
+        await batch.ExecuteNonQueryAsync();
+        await tx.CommitAsync();
+    }
+
+    return total / watch.Elapsed.TotalSeconds;
+}
+
+// Replicas on one database, each with its callers, and two pools with contracts of their own.
+static async Task<PostgresReplicas> PostgresReplicasAsync(string dll, string database, int replicas)
+{
+    var servers = new List<BenchServer>();
+    for (var i = 0; i < replicas; i++)
+    {
+        servers.Add(await BenchServer.StartAsync(dll, database));
+    }
+
+    var clients = servers.Select(sv => ProcurementClient.Create(new ProcurementClientOptions { Endpoint = sv.Endpoint, ApiKey = sv.Key })).ToList();
+    var (a, poolA) = await SetUpAsync(clients[0], contracts: 64);
+    var (b, poolB) = await SetUpAsync(clients[0], contracts: 64, pool: "bench-h100-b", tenants: "lab-b");
+    return new PostgresReplicas(servers, clients, [.. servers.Select(sv => (IAdmissionCaller)new StubCaller(sv.Endpoint, sv.Key))], a, poolA, b, poolB);
+}
+
+// Half the callers on each pool; callers alternate between the replicas.
+static Task<double> TwoPoolPairsAsync(PostgresReplicas set, int callers, int seconds) =>
+    PairsPerSecondAsync(callers, seconds, async i =>
+    {
+        var client = set.Stubs[i % set.Stubs.Count];
+        var (contracts, pool) = (i / set.Stubs.Count) % 2 == 0 ? (set.ContractsA, set.PoolA) : (set.ContractsB, set.PoolB);
+        await client.ReleaseAsync(await client.RequestAsync(contracts[i % contracts.Count], pool));
     });
 
 static bool OnPath(string tool) =>
@@ -621,4 +709,26 @@ static async Task<(double Ms, double PeakMiB)> StatementCostAsync(string dll, st
 internal sealed record Window(double Rate, double ServerMicroseconds, double BenchmarkMicroseconds, double IdlePercent)
 {
     public string Cpu() => FormattableString.Invariant($"server {ServerMicroseconds:F0} µs, benchmark {BenchmarkMicroseconds:F0} µs; {IdlePercent:F0}% idle");
+}
+
+sealed record PostgresReplicas(List<BenchServer> Servers, List<ProcurementClient> Clients, List<IAdmissionCaller> Stubs,
+    List<string> ContractsA, string PoolA, List<string> ContractsB, string PoolB) : IAsyncDisposable
+{
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var c in Clients)
+        {
+            c.Dispose();
+        }
+
+        foreach (var s in Stubs.OfType<IDisposable>())
+        {
+            s.Dispose();
+        }
+
+        foreach (var sv in Servers)
+        {
+            await sv.DisposeAsync();
+        }
+    }
 }
