@@ -179,6 +179,8 @@ public sealed record DbScope(DbConnection Connection, DbTransaction? Transaction
     public Dapper.CommandDefinition Command(string sql, object? parameters = null)
     {
         Group?.Executing(sql);
+        // Dapper runs it as soon as this returns: writes held back go first (rare on the hot paths).
+        Group?.Flush();
         return new(Dialect.Rewrite(sql), parameters, Transaction, cancellationToken: CancellationToken);
     }
 }

@@ -80,9 +80,11 @@ public readonly struct Statement : IDisposable
     private readonly DbCommand _command;
     private readonly KeptCommand? _kept;
     private readonly CancellationToken _cancellationToken;
+    private readonly WriteGroup? _group;
 
     internal Statement(DbScope db, string sql)
     {
+        _group = db.Group;
         var text = db.Dialect.Rewrite(sql);
         _kept = db.Commands?.Get(text, db.Transaction);
         if (_kept is not null)
@@ -124,17 +126,38 @@ public readonly struct Statement : IDisposable
     public Task PrepareAsync() => _kept is null ? _command.PrepareAsync(_cancellationToken) : Task.CompletedTask;
 
     // Kept SQLite statements whose values SQLite's C API takes directly skip ADO.NET's per-call work.
-    public Task<int> ExecuteAsync()
+    public async Task<int> ExecuteAsync()
     {
         _cancellationToken.ThrowIfCancellationRequested();
+        await FlushAsync();
         return _kept?.Raw is { } raw && raw.TryExecute(_command.Parameters, out var changed)
-            ? Task.FromResult(changed)
-            : _command.ExecuteNonQueryAsync(_cancellationToken);
+            ? changed
+            : await _command.ExecuteNonQueryAsync(_cancellationToken);
     }
+
+    /// <summary>
+    /// A write whose only result is that it changed exactly one row (else <paramref name="mismatch"/> is
+    /// thrown). A write group that sends writes in batches holds it until the unit's next read or its end.
+    /// </summary>
+    public async Task ExecuteOneRowAsync(Func<Exception> mismatch)
+    {
+        if (_group?.Defer(_command, mismatch) == true)
+        {
+            return;
+        }
+
+        if (await ExecuteAsync() != 1)
+        {
+            throw mismatch();
+        }
+    }
+
+    private Task FlushAsync() => _group?.FlushAsync(_cancellationToken) ?? Task.CompletedTask;
 
     public async Task<T?> ScalarAsync<T>()
     {
         _cancellationToken.ThrowIfCancellationRequested();
+        await FlushAsync();
         if (!(_kept?.Raw is { } raw && raw.TryScalar(_command.Parameters, out var value)))
         {
             value = await _command.ExecuteScalarAsync(_cancellationToken);
@@ -146,12 +169,14 @@ public readonly struct Statement : IDisposable
     /// <summary>The first row mapped by <paramref name="map"/>, or default when there is none.</summary>
     public async Task<T?> FirstOrDefaultAsync<T>(Func<DbDataReader, T> map)
     {
+        await FlushAsync();
         await using var reader = await _command.ExecuteReaderAsync(_cancellationToken);
         return await reader.ReadAsync(_cancellationToken) ? map(reader) : default;
     }
 
     public async Task<List<T>> ListAsync<T>(Func<DbDataReader, T> map)
     {
+        await FlushAsync();
         var result = new List<T>();
         await using var reader = await _command.ExecuteReaderAsync(_cancellationToken);
         while (await reader.ReadAsync(_cancellationToken))

@@ -25,6 +25,21 @@ public abstract class WriteGroup
     }
 
     /// <summary>
+    /// Takes a one-row write to send later with others (true), or declines (false: run it now). A
+    /// taken write is sent before the unit's next statement and at its end (<see cref="FlushAsync"/>),
+    /// and <paramref name="mismatch"/> is thrown there if it did not change exactly one row.
+    /// </summary>
+    public virtual bool Defer(System.Data.Common.DbCommand command, Func<Exception> mismatch) => false;
+
+    /// <summary>Sends the writes held so far; a failure is the running unit's.</summary>
+    public virtual Task FlushAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    /// <summary>Sends the writes held so far, blocking (before a statement that cannot wait for them asynchronously).</summary>
+    public virtual void Flush()
+    {
+    }
+
+    /// <summary>
     /// Holds <paramref name="poolIds"/> until the group commits: no other writer decides about them
     /// meanwhile. Returns true when rows the unit read before may have changed since (then it reads
     /// them again), false when nothing can have (a single writer, or pools already held).

@@ -230,7 +230,7 @@ public sealed partial class PostgresStore : IProcurementStore, IAsyncDisposable
         {
             // What the cache held rested on locks of an earlier group: read again under this one's.
             _cache.Clear();
-            var group = new PostgresWriteGroup();
+            var group = new PostgresWriteGroup(connection, tx);
             var session = new StoreSession(new DbScope(connection, tx, CancellationToken.None, PostgresDialect.Instance, _cache, Group: group), _instruments);
             var succeeded = new List<WorkItem>(batch.Count);
             var deferred = new List<WorkItem>();
@@ -244,12 +244,14 @@ public sealed partial class PostgresStore : IProcurementStore, IAsyncDisposable
             {
                 var item = batch[i];
                 _cache.BeginUnit();
-                group.BeginUnit();
+                group.StartUnit();
                 session.TakeCommitted();
                 using var unitSpan = StorageInstruments.Activities.StartActivity("procurement.unit_of_work", ActivityKind.Internal, item.Trace);
                 try
                 {
                     await item.RunAsync(session).ConfigureAwait(false);
+                    // The writes it held back are its own: a failure here is the unit's.
+                    await group.FlushAsync(CancellationToken.None).ConfigureAwait(false);
                     item.Committed = session.TakeCommitted();
                     succeeded.Add(item);
                     continue;

@@ -10,7 +10,11 @@ namespace Procurement.Storage.Postgres;
 /// a pool last locked by a newer transaction than this one is not written here, so each pool's events
 /// are in the order their groups committed.
 /// </summary>
-public sealed class PostgresWriteGroup : WriteGroup
+/// <remarks>
+/// One-row writes of a unit (the allocation, its event, the idempotency and audit records) are held and
+/// sent together in one round trip (an Npgsql batch) before the unit's next statement or at its end.
+/// </remarks>
+public sealed class PostgresWriteGroup(NpgsqlConnection connection, NpgsqlTransaction transaction) : WriteGroup
 {
     /// <summary>Bits of a position taken by the ordinal of an event within its transaction.</summary>
     public const int OrdinalBits = 20;
@@ -24,6 +28,9 @@ public sealed class PostgresWriteGroup : WriteGroup
         SELECT l.id, l.event_xid, me.xid FROM locked l, me
         """;
 
+    private readonly NpgsqlConnection _connection = connection;
+    private readonly NpgsqlTransaction _transaction = transaction;
+    private readonly List<(NpgsqlBatchCommand Command, Func<Exception> Mismatch)> _pending = [];
     private readonly SortedSet<string> _held = new(StringComparer.Ordinal);
     private readonly HashSet<string> _newer = new(StringComparer.Ordinal);
     private long _xid;
@@ -32,8 +39,77 @@ public sealed class PostgresWriteGroup : WriteGroup
     /// <summary>Pools this group holds, in lock order.</summary>
     public IReadOnlyCollection<string> Held => _held;
 
+    public override bool Defer(System.Data.Common.DbCommand command, Func<Exception> mismatch)
+    {
+        var held = new NpgsqlBatchCommand(command.CommandText);
+        foreach (NpgsqlParameter p in command.Parameters)
+        {
+            held.Parameters.Add(p.Clone());
+        }
+
+        _pending.Add((held, mismatch));
+        return true;
+    }
+
+    public override async Task FlushAsync(CancellationToken cancellationToken)
+    {
+        if (_pending.Count == 0)
+        {
+            return;
+        }
+
+        var pending = _pending.ToList();
+        _pending.Clear();
+        await using var batch = new NpgsqlBatch(_connection, _transaction);
+        foreach (var (command, _) in pending)
+        {
+            batch.BatchCommands.Add(command);
+        }
+
+        await batch.ExecuteNonQueryAsync(cancellationToken);
+        Check(pending);
+    }
+
+    public override void Flush()
+    {
+        if (_pending.Count == 0)
+        {
+            return;
+        }
+
+        var pending = _pending.ToList();
+        _pending.Clear();
+        using var batch = new NpgsqlBatch(_connection, _transaction);
+        foreach (var (command, _) in pending)
+        {
+            batch.BatchCommands.Add(command);
+        }
+
+        batch.ExecuteNonQuery();
+        Check(pending);
+    }
+
+    private static void Check(List<(NpgsqlBatchCommand Command, Func<Exception> Mismatch)> sent)
+    {
+        foreach (var (command, mismatch) in sent)
+        {
+            if (command.RecordsAffected != 1)
+            {
+                throw mismatch();
+            }
+        }
+    }
+
+    /// <summary>A new unit starts: what a failed one held back is dropped with it.</summary>
+    public void StartUnit()
+    {
+        _pending.Clear();
+        BeginUnit();
+    }
+
     public override async Task<bool> LockPoolsAsync(DbScope db, IReadOnlyCollection<string> poolIds)
     {
+        await FlushAsync(db.CancellationToken);
         List<string>? wanted = null;
         foreach (var id in poolIds)
         {

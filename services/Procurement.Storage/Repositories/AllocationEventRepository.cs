@@ -66,7 +66,7 @@ public sealed class AllocationEventRepository(DbScope db, Action<AllocationEvent
         await statement.Bind("@OccurredAtMs", UnixTime.ToMs(e.OccurredAt)).Bind("@Type", EnumNames.ToUpperSnake(e.Type))
             .Bind("@Cause", EnumNames.ToUpperSnake(e.Cause)).Bind("@AllocationId", e.AllocationId).Bind("@ContractId", e.ContractId)
             .Bind("@TenantId", e.TenantId).Bind("@PoolId", e.PoolId).Bind("@Units", e.Units).Bind("@State", EnumNames.ToUpperSnake(e.State))
-            .Bind("@PreemptedBy", e.PreemptedBy).ExecuteAsync();
+            .Bind("@PreemptedBy", e.PreemptedBy).ExecuteOneRowAsync(() => new ConcurrentWriteException("allocation event", e.AllocationId));
         appended?.Invoke(e);
     }
 

@@ -151,7 +151,7 @@ public sealed class AllocationRepository(DbScope db)
             await statement.Bind("@Seq", row.Seq).Bind("@Id", row.Id).Bind("@ContractId", row.ContractId).Bind("@TenantId", row.TenantId)
                 .Bind("@PoolId", row.PoolId).Bind("@Units", row.Units).Bind("@State", row.State).Bind("@Cause", row.Cause)
                 .Bind("@RequestedAtMs", row.RequestedAtMs).Bind("@AdmittedAtMs", row.AdmittedAtMs).Bind("@EndedAtMs", row.EndedAtMs)
-                .Bind("@EndTimeMs", row.EndTimeMs).Bind("@DurationMs", row.DurationMs).ExecuteAsync();
+                .Bind("@EndTimeMs", row.EndTimeMs).Bind("@DurationMs", row.DurationMs).ExecuteOneRowAsync(() => new ConcurrentWriteException(Allocation.ResourceType, a.Id));
         }
 
         Cached(a.PoolId, a.State, list => InsertBySeq(list, a));
@@ -175,18 +175,13 @@ public sealed class AllocationRepository(DbScope db)
             (AllocationState.Pending or AllocationState.Active, _) when a.IsFinal => false,
             _ => throw new ArgumentException($"No transition from {previousState} to {a.State}.", nameof(a)),
         };
-        int changed;
         using (var statement = db.Statement(admitted ? UpdateAdmitted : UpdateEnded))
         {
             statement.Bind("@Id", row.Id).Bind("@State", row.State).Bind("@Cause", row.Cause).Bind("@PreviousState", Name(previousState));
-            changed = await (admitted
+            // The state it was read in is part of the match: a row another writer moved on changes nothing, and fails.
+            await (admitted
                 ? statement.Bind("@AdmittedAtMs", row.AdmittedAtMs).Bind("@EndTimeMs", row.EndTimeMs)
-                : statement.Bind("@EndedAtMs", row.EndedAtMs)).ExecuteAsync();
-        }
-
-        if (changed != 1)
-        {
-            throw new ConcurrentWriteException(Allocation.ResourceType, a.Id);
+                : statement.Bind("@EndedAtMs", row.EndedAtMs)).ExecuteOneRowAsync(() => new ConcurrentWriteException(Allocation.ResourceType, a.Id));
         }
 
         Cached(a.PoolId, previousState, list => RemoveBySeq(list, a));

@@ -48,7 +48,7 @@ public sealed class AuditRepository(DbScope db)
         using var statement = db.Statement(Insert);
         await statement.Bind("@OccurredAtMs", UnixTime.ToMs(e.OccurredAt)).Bind("@KeyId", e.KeyId).Bind("@Role", e.Role)
             .Bind("@TenantId", e.TenantId).Bind("@Method", e.Method).Bind("@RequestId", e.RequestId)
-            .Bind("@ResourceType", e.ResourceType).Bind("@ResourceId", e.ResourceId).ExecuteAsync();
+            .Bind("@ResourceType", e.ResourceType).Bind("@ResourceId", e.ResourceId).ExecuteOneRowAsync(() => new ConcurrentWriteException("audit event", e.RequestId));
     }
 
     public async Task<IReadOnlyList<AuditEvent>> ListAsync(string? resourceType, string? resourceId, long afterSeq, int limit)

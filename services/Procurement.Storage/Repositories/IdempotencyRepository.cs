@@ -41,7 +41,7 @@ public sealed class IdempotencyRepository(DbScope db)
         using var statement = db.Statement(Insert);
         await statement.Bind("@Scope", record.Scope).Bind("@RequestId", record.RequestId).Bind("@Method", record.Method)
             .Bind("@RequestHash", record.RequestHash).Bind("@Response", record.Response).Bind("@CreatedAtMs", UnixTime.ToMs(record.CreatedAt))
-            .ExecuteAsync();
+            .ExecuteOneRowAsync(() => new ConcurrentWriteException("idempotency record", record.RequestId));
     }
 
     /// <summary>Forgets up to <paramref name="limit"/> records created before <paramref name="cutoff"/>, oldest first; returns how many.</summary>
