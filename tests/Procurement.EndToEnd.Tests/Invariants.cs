@@ -54,7 +54,7 @@ public static class Invariants
     }
 
     /// <summary>
-    /// Replays the pool's events from sequence 0 and checks: sequences gap-free; never more units held
+    /// Replays the pool's events from sequence 0 and checks: sequences increasing; never more units held
     /// than capacity (I1); every preempted allocation's contract was borrowing just before (I4); the
     /// replay ends where the allocation table is, allocation by allocation (nothing half-applied).
     /// </summary>

@@ -79,6 +79,11 @@ public sealed class StorageTests
     }
 
     [Fact]
+    public void ConnectionString_FromAPostgresUrl_TakesNpgsqlOptions_AsTheManifestSetsThem() =>
+        Assert.Equal(40, new Npgsql.NpgsqlConnectionStringBuilder(
+            StoreFactory.ConnectionString("postgres://app:pw@postgres:5432/procurement?sslmode=require&Maximum%20Pool%20Size=40")).MaxPoolSize);
+
+    [Fact]
     public void AnythingElse_IsASqliteFile() => Assert.False(StoreFactory.IsPostgres("./data/procurement.db"));
 
     /// <summary>Pool p1, contract ctr_1 of tenant lab, and its ACTIVE allocation alc_1, as any schema since migration 3 holds them.</summary>

@@ -113,6 +113,20 @@ public sealed partial class PostgresStore : IProcurementStore, IAsyncDisposable
         }
     }
 
+    /// <summary>One statement is consistent by itself: it runs outside a transaction, in one round trip (the per-call API key lookup).</summary>
+    public async Task<T> ReadStatementAsync<T>(Func<IStoreSession, Task<T>> read, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await using var connection = await OpenAsync(cancellationToken);
+            return await read(new StoreSession(new DbScope(connection, null, cancellationToken, PostgresDialect.Instance)));
+        }
+        catch (NpgsqlException e) when (e.IsTransient)
+        {
+            throw new StorageUnavailableException(e);
+        }
+    }
+
     /// <summary>A pooled connection; failing to get one at all means the database cannot be reached.</summary>
     private async Task<NpgsqlConnection> OpenAsync(CancellationToken cancellationToken)
     {
