@@ -309,6 +309,71 @@ public sealed class StorageTests
 
     [Fact]
     [Trait("Category", "SqliteOnly")]
+    public async Task SqliteStore_CopiesTheWalIntoTheFile_OffTheWriter()
+    {
+        var path = Path.Combine(Path.GetTempPath(), $"checkpoint-{Guid.NewGuid():N}.db");
+        try
+        {
+            var database = new SqliteDatabase(path);
+            database.Initialize(TimeProvider.System);
+            await using (var store = new SqliteStore(database, Microsoft.Extensions.Logging.Abstractions.NullLogger<SqliteStore>.Instance))
+            {
+                // The writer's own bound is far above what a commit writes: it does not checkpoint.
+                Assert.Equal(SqliteStore.WriterCheckpointBoundPages, await store.WriteAsync(s => Scalar(((StoreSession)s).Db, "PRAGMA wal_autocheckpoint"), CancellationToken.None));
+
+                var pool = new Domain.Pools.Pool("p1", "p", "r", "H100", 10, 1, DateTimeOffset.UnixEpoch, DateTimeOffset.UnixEpoch);
+                await store.WriteAsync(async s =>
+                {
+                    await s.Pools.InsertAsync(pool);
+                    return true;
+                }, CancellationToken.None);
+
+                // The background checkpointer copies the commit into the database file itself, which a
+                // connection that ignores the WAL then reads.
+                var waited = System.Diagnostics.Stopwatch.StartNew();
+                while (!InFileIgnoringTheWal(path, "p1"))
+                {
+                    Assert.True(waited.Elapsed < TimeSpan.FromSeconds(10), "the commit was not copied into the database file");
+                    await Task.Delay(50);
+                }
+
+                Assert.True(store.Stats.Checkpoints.Count > 0);
+            }
+        }
+        finally
+        {
+            SqliteConnection.ClearAllPools();
+            File.Delete(path);
+            File.Delete(path + "-wal");
+            File.Delete(path + "-shm");
+        }
+
+        static async Task<long> Scalar(DbScope db, string sql)
+        {
+            using var statement = db.Statement(sql);
+            return await statement.ScalarAsync<long>();
+        }
+    }
+
+    private static bool InFileIgnoringTheWal(string path, string poolId)
+    {
+        using var connection = new SqliteConnection($"Data Source=file:{path}?immutable=1;Mode=ReadOnly;Pooling=False");
+        connection.Open();
+        using var query = connection.CreateCommand();
+        // Until the schema itself is copied, the file has no pools table yet.
+        query.CommandText = "SELECT COUNT(*) FROM sqlite_master WHERE name = 'pools'";
+        if ((long)query.ExecuteScalar()! == 0)
+        {
+            return false;
+        }
+
+        query.CommandText = "SELECT COUNT(*) FROM pools WHERE id = $id";
+        query.Parameters.AddWithValue("$id", poolId);
+        return (long)query.ExecuteScalar()! == 1;
+    }
+
+    [Fact]
+    [Trait("Category", "SqliteOnly")]
     public async Task SqliteStore_ReadsCannotWrite_AndOnlyCommitsThatChangeARowAreCounted()
     {
         var path = Path.Combine(Path.GetTempPath(), $"store-{Guid.NewGuid():N}.db");

@@ -33,11 +33,12 @@ public sealed partial class WriterReport(IProcurementStore store, TimeProvider t
             _last = now;
         }
 
+        var (slowestGroup, slowestCheckpoint) = sqlite.Stats.TakeSlowest();
         if (span.Groups > 0)
         {
             Log.Writer(logger, span.Elapsed.TotalSeconds, span.Units, span.Groups, (double)span.Units / span.Groups,
                 span.Queued.TotalMilliseconds / span.Units, span.RunningUnits.TotalMilliseconds / span.Groups,
-                span.Committing.TotalMilliseconds / span.Groups, span.Busy * 100);
+                span.Committing.TotalMilliseconds / span.Groups, span.Busy * 100, slowestGroup.TotalMilliseconds, slowestCheckpoint.TotalMilliseconds);
         }
 
         return span;
@@ -62,7 +63,9 @@ public sealed partial class WriterReport(IProcurementStore store, TimeProvider t
     {
         [LoggerMessage(EventId = 3301, Level = LogLevel.Information, Message =
             "SQLite writer over {Seconds:F1} s: {Units} units in {Groups} groups ({UnitsPerGroup:F1} per group); a unit waited {QueuedMs:F2} ms for its group; " +
-            "a group ran its units for {RunningMs:F2} ms and committed in {CommitMs:F2} ms; busy {BusyPercent:F0}%")]
-        public static partial void Writer(ILogger logger, double seconds, long units, long groups, double unitsPerGroup, double queuedMs, double runningMs, double commitMs, double busyPercent);
+            "a group ran its units for {RunningMs:F2} ms and committed in {CommitMs:F2} ms; busy {BusyPercent:F0}%; " +
+            "slowest group {SlowestGroupMs:F1} ms; slowest checkpoint (off the writer) {SlowestCheckpointMs:F1} ms")]
+        public static partial void Writer(ILogger logger, double seconds, long units, long groups, double unitsPerGroup, double queuedMs, double runningMs, double commitMs, double busyPercent,
+            double slowestGroupMs, double slowestCheckpointMs);
     }
 }

@@ -38,6 +38,8 @@ public sealed partial class SqliteStore : IProcurementStore, IAsyncDisposable
     private readonly WriterCache _cache = new();
     private readonly CommittedContractVersions _committed = new();
     private volatile bool _disposed;
+    private readonly Task _checkpointer;
+    private readonly CancellationTokenSource _stopping = new();
     private TaskCompletionSource _nextCommit = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     private readonly StorageInstruments? _instruments;
@@ -49,7 +51,17 @@ public sealed partial class SqliteStore : IProcurementStore, IAsyncDisposable
         _instruments = instruments;
         Stats = new WriterStats(time ?? TimeProvider.System);
         _writer = Task.Factory.StartNew(WriteLoopAsync, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default).Unwrap();
+        _checkpointer = Task.Factory.StartNew(CheckpointLoopAsync, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default).Unwrap();
     }
+
+    /// <summary>How often the WAL is copied into the database file, off the writer, when something was committed.</summary>
+    public static readonly TimeSpan CheckpointInterval = TimeSpan.FromMilliseconds(250);
+
+    /// <summary>
+    /// WAL pages past which the writer checkpoints by itself, inside a commit: only if the background
+    /// checkpointer has fallen that far behind (a reader holding an old snapshot), as a bound on the WAL's size.
+    /// </summary>
+    public const int WriterCheckpointBoundPages = 65_536;
 
     public Task NextCommit => Volatile.Read(ref _nextCommit).Task;
 
@@ -151,6 +163,9 @@ public sealed partial class SqliteStore : IProcurementStore, IAsyncDisposable
     {
         _queue.Writer.TryComplete();
         await _writer.ConfigureAwait(false);
+        await _stopping.CancelAsync();
+        await _checkpointer.ConfigureAwait(false);
+        _stopping.Dispose();
         _disposed = true;
         foreach (var readers in (ConcurrentStack<PreparedCommands>[])[_readers, _statementReaders])
         {
@@ -167,9 +182,11 @@ public sealed partial class SqliteStore : IProcurementStore, IAsyncDisposable
         using (var settings = connection.CreateCommand())
         {
             // An 8 MiB page cache holds the pages every group touches; a larger one makes a commit after a
-            // B-tree split walk the whole cache. Statement journals stay in memory. Checkpointing every
-            // 4,000 pages copies each hot page once per checkpoint instead of four times (docs/performance.md).
-            settings.CommandText = "PRAGMA cache_size = -8192; PRAGMA temp_store = MEMORY; PRAGMA wal_autocheckpoint = 4000;";
+            // B-tree split walk the whole cache. Statement journals stay in memory. The WAL is copied into
+            // the database file by the background checkpointer, not inside a commit (which stalled the
+            // writer's group behind the copy and its fsync); the writer checkpoints only past a bound.
+            settings.CommandText = $"PRAGMA cache_size = -8192; PRAGMA temp_store = MEMORY; PRAGMA wal_autocheckpoint = {WriterCheckpointBoundPages}; " +
+                "PRAGMA journal_size_limit = 67108864;";
             settings.ExecuteNonQuery();
         }
 
@@ -217,6 +234,55 @@ public sealed partial class SqliteStore : IProcurementStore, IAsyncDisposable
                     }
                 }
             }
+        }
+    }
+
+    /// <summary>
+    /// Copies committed WAL frames into the database file on a connection of its own, every
+    /// <see cref="CheckpointInterval"/> when something was committed. A PASSIVE checkpoint takes no
+    /// lock the writer or the readers wait for; frames a reader still needs are copied next time. Once
+    /// every frame is copied, the writer's next transaction starts the WAL over, so it stays small.
+    /// </summary>
+    private async Task CheckpointLoopAsync()
+    {
+        long copied = -1;
+        SqliteConnection? connection = null;
+        try
+        {
+            while (!_stopping.IsCancellationRequested)
+            {
+                await Task.Delay(CheckpointInterval, _stopping.Token).ConfigureAwait(false);
+                var committed = Volatile.Read(ref _commitsFinished);
+                if (committed == copied)
+                {
+                    continue;
+                }
+
+                try
+                {
+                    connection ??= _database.Open();
+                    using var checkpoint = connection.CreateCommand();
+                    checkpoint.CommandText = "PRAGMA wal_checkpoint(PASSIVE)";
+                    var started = Stats.Timestamp();
+                    checkpoint.ExecuteNonQuery();
+                    Stats.Checkpoint(Stats.Timestamp() - started);
+                    copied = committed;
+                }
+                catch (SqliteException ex)
+                {
+                    // The file is gone or unwritable: the writer reports that to callers; try again later.
+                    Log.CheckpointFailed(_logger, ex);
+                    connection?.Dispose();
+                    connection = null;
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+        finally
+        {
+            connection?.Dispose();
         }
     }
 
@@ -434,6 +500,9 @@ public sealed partial class SqliteStore : IProcurementStore, IAsyncDisposable
 
         [LoggerMessage(EventId = 1005, Level = LogLevel.Information, Message = "Unit {Position} of a group failed and {Why}; its {Count} other units run again in a new transaction")]
         public static partial void GroupRunAgain(ILogger logger, Exception exception, int position, string why, int count);
+
+        [LoggerMessage(EventId = 1006, Level = LogLevel.Warning, Message = "The background WAL checkpoint failed; it is tried again")]
+        public static partial void CheckpointFailed(ILogger logger, Exception exception);
 
         [LoggerMessage(EventId = 1004, Level = LogLevel.Critical, Message = "The writer abandoned a group of {Count} units after an unexpected error; none still waiting is acknowledged")]
         public static partial void GroupAbandoned(ILogger logger, Exception exception, int count);

@@ -17,6 +17,10 @@ public sealed class WriterStats
     private long _queued;
     private long _running;
     private long _committing;
+    private long _slowestGroup;
+    private long _checkpoints;
+    private long _checkpointing;
+    private long _slowestCheckpoint;
 
     public WriterStats(TimeProvider time)
     {
@@ -36,6 +40,31 @@ public sealed class WriterStats
         Interlocked.Add(ref _running, runningTicks);
         Interlocked.Add(ref _committing, committingTicks);
         Interlocked.Increment(ref _groups);
+        Max(ref _slowestGroup, runningTicks + committingTicks);
+    }
+
+    /// <summary>Counts a checkpoint of the WAL into the database file (made off the writer).</summary>
+    internal void Checkpoint(long ticks)
+    {
+        Interlocked.Increment(ref _checkpoints);
+        Interlocked.Add(ref _checkpointing, ticks);
+        Max(ref _slowestCheckpoint, ticks);
+    }
+
+    /// <summary>The slowest group (run and commit) and the slowest checkpoint since the last call: a stall shows here first.</summary>
+    public (TimeSpan Group, TimeSpan Checkpoint) TakeSlowest() =>
+        (Duration(Interlocked.Exchange(ref _slowestGroup, 0)), Duration(Interlocked.Exchange(ref _slowestCheckpoint, 0)));
+
+    /// <summary>Checkpoints made so far and the time they took.</summary>
+    public (long Count, TimeSpan Time) Checkpoints => (Interlocked.Read(ref _checkpoints), Duration(Interlocked.Read(ref _checkpointing)));
+
+    private static void Max(ref long slot, long value)
+    {
+        var seen = Interlocked.Read(ref slot);
+        while (value > seen && Interlocked.CompareExchange(ref slot, value, seen) is var was && was != seen)
+        {
+            seen = was;
+        }
     }
 
     public WriterTotals Read() => new(
