@@ -200,6 +200,7 @@ public class StoreSession(DbScope db, StorageInstruments? instruments = null) : 
     private IncidentRepository? _incidents;
     private BillingRepository? _billing;
     private List<Action>? _committed;
+    private object? _poolViews;
 
     public DbScope Db { get; } = db;
 
@@ -250,7 +251,8 @@ public class StoreSession(DbScope db, StorageInstruments? instruments = null) : 
 
     public BillingRepository Billing => _billing ??= new(Db);
 
-    public KeptPoolViews<TView>? PoolViews<TView>() where TView : class => Db.Cache is { } cache ? new(cache) : null;
+    public KeptPoolViews<TView>? PoolViews<TView>() where TView : class =>
+        Db.Cache is not { } cache ? null : _poolViews as KeptPoolViews<TView> ?? (KeptPoolViews<TView>)(_poolViews = new KeptPoolViews<TView>(cache));
 
     public async Task<bool> LockPoolsAsync(IReadOnlyCollection<string> poolIds)
     {

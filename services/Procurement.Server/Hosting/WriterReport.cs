@@ -16,6 +16,8 @@ public sealed partial class WriterReport(IProcurementStore store, TimeProvider t
     private readonly Lock _gate = new();
     // The first report covers what the writer did after the report was created.
     private WriterTotals _last = store is SqliteStore sqlite ? sqlite.Stats.Read() : default;
+    private TimeSpan _lastPause = GC.GetTotalPauseDuration();
+    private int _lastGen2 = GC.CollectionCount(2);
 
     /// <summary>Logs the writer's work since the previous call (or since the report was created) and returns it; nothing for a store without a SQLite writer.</summary>
     public WriterTotals? ReportOnce()
@@ -26,19 +28,27 @@ public sealed partial class WriterReport(IProcurementStore store, TimeProvider t
         }
 
         WriterTotals span;
+        TimeSpan paused;
+        int gen2;
         lock (_gate)
         {
             var now = sqlite.Stats.Read();
             span = now.Since(_last);
             _last = now;
+            // The runtime's own pauses over the same interval: a stalled group beside a long pause is the GC's.
+            var pause = GC.GetTotalPauseDuration();
+            (paused, _lastPause) = (pause - _lastPause, pause);
+            var collections = GC.CollectionCount(2);
+            (gen2, _lastGen2) = (collections - _lastGen2, collections);
         }
 
-        var (slowestGroup, slowestCheckpoint) = sqlite.Stats.TakeSlowest();
+        var (slowestRun, slowestCommit, slowestCheckpoint) = sqlite.Stats.TakeSlowest();
         if (span.Groups > 0)
         {
             Log.Writer(logger, span.Elapsed.TotalSeconds, span.Units, span.Groups, (double)span.Units / span.Groups,
                 span.Queued.TotalMilliseconds / span.Units, span.RunningUnits.TotalMilliseconds / span.Groups,
-                span.Committing.TotalMilliseconds / span.Groups, span.Busy * 100, slowestGroup.TotalMilliseconds, slowestCheckpoint.TotalMilliseconds);
+                span.Committing.TotalMilliseconds / span.Groups, span.Busy * 100, slowestRun.TotalMilliseconds, slowestCommit.TotalMilliseconds,
+                slowestCheckpoint.TotalMilliseconds, paused.TotalMilliseconds, gen2);
         }
 
         return span;
@@ -64,8 +74,8 @@ public sealed partial class WriterReport(IProcurementStore store, TimeProvider t
         [LoggerMessage(EventId = 3301, Level = LogLevel.Information, Message =
             "SQLite writer over {Seconds:F1} s: {Units} units in {Groups} groups ({UnitsPerGroup:F1} per group); a unit waited {QueuedMs:F2} ms for its group; " +
             "a group ran its units for {RunningMs:F2} ms and committed in {CommitMs:F2} ms; busy {BusyPercent:F0}%; " +
-            "slowest group {SlowestGroupMs:F1} ms; slowest checkpoint (off the writer) {SlowestCheckpointMs:F1} ms")]
+            "slowest run {SlowestRunMs:F1} ms, commit {SlowestCommitMs:F1} ms, checkpoint (off the writer) {SlowestCheckpointMs:F1} ms; GC paused {GcPauseMs:F1} ms, {Gen2} gen2")]
         public static partial void Writer(ILogger logger, double seconds, long units, long groups, double unitsPerGroup, double queuedMs, double runningMs, double commitMs, double busyPercent,
-            double slowestGroupMs, double slowestCheckpointMs);
+            double slowestRunMs, double slowestCommitMs, double slowestCheckpointMs, double gcPauseMs, int gen2);
     }
 }

@@ -17,7 +17,8 @@ public sealed class WriterStats
     private long _queued;
     private long _running;
     private long _committing;
-    private long _slowestGroup;
+    private long _slowestRun;
+    private long _slowestCommit;
     private long _checkpoints;
     private long _checkpointing;
     private long _slowestCheckpoint;
@@ -40,7 +41,8 @@ public sealed class WriterStats
         Interlocked.Add(ref _running, runningTicks);
         Interlocked.Add(ref _committing, committingTicks);
         Interlocked.Increment(ref _groups);
-        Max(ref _slowestGroup, runningTicks + committingTicks);
+        Max(ref _slowestRun, runningTicks);
+        Max(ref _slowestCommit, committingTicks);
     }
 
     /// <summary>Counts a checkpoint of the WAL into the database file (made off the writer).</summary>
@@ -51,9 +53,9 @@ public sealed class WriterStats
         Max(ref _slowestCheckpoint, ticks);
     }
 
-    /// <summary>The slowest group (run and commit) and the slowest checkpoint since the last call: a stall shows here first.</summary>
-    public (TimeSpan Group, TimeSpan Checkpoint) TakeSlowest() =>
-        (Duration(Interlocked.Exchange(ref _slowestGroup, 0)), Duration(Interlocked.Exchange(ref _slowestCheckpoint, 0)));
+    /// <summary>The slowest run of a group's units, commit and checkpoint since the last call: a stall shows here first.</summary>
+    public (TimeSpan Run, TimeSpan Commit, TimeSpan Checkpoint) TakeSlowest() =>
+        (Duration(Interlocked.Exchange(ref _slowestRun, 0)), Duration(Interlocked.Exchange(ref _slowestCommit, 0)), Duration(Interlocked.Exchange(ref _slowestCheckpoint, 0)));
 
     /// <summary>Checkpoints made so far and the time they took.</summary>
     public (long Count, TimeSpan Time) Checkpoints => (Interlocked.Read(ref _checkpoints), Duration(Interlocked.Read(ref _checkpointing)));
