@@ -144,11 +144,14 @@ await using (var server = await BenchServer.StartAsync(dll, Path.Combine(work, "
 
         // 5. Latency at half the maximum admission throughput, in consecutive runs: a stall shows as a
         // run whose p99.9 or slowest requests stand out, so each run is a row of its own.
-        for (var run = 1; run <= latencyRuns; run++)
+        using (var probe = new FsyncProbe(Path.Combine(work, "fsync-probe.dat")))
         {
-            var latency = await LatencyAtRateAsync(stub, contractIds, pool, pairs / 2, seconds);
-            rows.Add(($"RequestAllocation latency at half max throughput, run {run} of {latencyRuns}", latency.Describe(), $"{latency.Offered:F0} requests/s offered", "",
-                "p99 ≤ 10 ms, p99.9 ≤ 50 ms, none over 100 ms"));
+            for (var run = 1; run <= latencyRuns; run++)
+            {
+                var latency = await LatencyAtRateAsync(stub, contractIds, pool, pairs / 2, seconds, probe);
+                rows.Add(($"RequestAllocation latency at half max throughput, run {run} of {latencyRuns}", latency.Describe(), latency.Beside(), "",
+                    "p99 ≤ 10 ms, p99.9 ≤ 50 ms, none over 100 ms"));
+            }
         }
 
         // 6. The same pairs with thousands of other allocations open in the pool: a decision should not
@@ -198,7 +201,7 @@ if (postgres is not null)
     rows.Add(("PostgreSQL, 2 replicas, 1 pool: the same decisions", Rate(2 * onePool2, "decisions/s"), Rate(2 * onePool1, "decisions/s, 1 replica"), Ratio(onePool2, onePool1), "≥ 0.9"));
     rows.Add(("PostgreSQL, 2 replicas, 2 pools: the same decisions, callers spread over both", Rate(2 * twoPools2, "decisions/s"), Rate(2 * onePool1, "decisions/s, 1 replica"), Ratio(twoPools2, onePool1), "report"));
     var pgLatency = await LatencyAtRateAsync(one.Stubs[0], one.ContractsA, one.PoolA, onePool1 / 2, seconds);
-    rows.Add(("PostgreSQL, 1 replica: RequestAllocation latency at half max throughput", pgLatency.Describe(), $"{pgLatency.Offered:F0} requests/s offered", "", "report"));
+    rows.Add(("PostgreSQL, 1 replica: RequestAllocation latency at half max throughput", pgLatency.Describe(), pgLatency.Beside(), "", "report"));
     var ingestedOne = await IngestionAsync(one.Clients, one.ContractsA[0], one.PoolA, streams: 4, total: 200_000);
     rows.Add(("PostgreSQL, 1 replica: ReportUsage samples, 4 streams", Rate(ingestedOne, "samples/s"), Rate(rawBatched, "rows/s batched insert"), Ratio(ingestedOne, rawBatched), "≥ 0.5"));
     var ingestedTwo = await IngestionAsync(two.Clients, two.ContractsA[0], two.PoolA, streams: 4, total: 200_000);
@@ -568,8 +571,9 @@ static async Task<double> PairsPerSecondAsync(int callers, int seconds, Func<int
     return pairs / watch.Elapsed.TotalSeconds;
 }
 
-static async Task<Latency> LatencyAtRateAsync(IAdmissionCaller client, List<string> contracts, string pool, double pairsPerSecond, int seconds)
+static async Task<Latency> LatencyAtRateAsync(IAdmissionCaller client, List<string> contracts, string pool, double pairsPerSecond, int seconds, FsyncProbe? probe = null)
 {
+    var windowStart = Stopwatch.GetTimestamp();
     // Open loop: requests start on a fixed schedule whatever the latency, as independent clients would send them.
     var latencies = new System.Collections.Concurrent.ConcurrentBag<(double StartSeconds, double Ms)>();
     var interval = TimeSpan.FromSeconds(1 / Math.Max(1, pairsPerSecond));
@@ -603,7 +607,8 @@ static async Task<Latency> LatencyAtRateAsync(IAdmissionCaller client, List<stri
         .Select(g => FormattableString.Invariant($"{g.Key}s: {g.Count()} (max {g.Max(l => l.Ms):F0} ms)"));
     Console.Error.WriteLine(FormattableString.Invariant(
         $"latency: p50 {p50:F2} ms, p99 {p99:F2} ms, p99.9 {p999:F2} ms, max {sorted[^1]:F2} ms; over 10× p50 by second of start: {string.Join(", ", slow)}"));
-    return new Latency(p50, p99, p999, sorted.Count(ms => ms > 100), sorted.Count, n / watch.Elapsed.TotalSeconds);
+    var host = probe?.Between(windowStart, Stopwatch.GetTimestamp());
+    return new Latency(p50, p99, p999, sorted.Count(ms => ms > 100), sorted.Count, n / watch.Elapsed.TotalSeconds, host?.MaxMs, host?.Over30Ms);
 }
 
 static async Task<double> IngestionAsync(List<ProcurementClient> clients, string contract, string pool, int streams, int total)
@@ -713,8 +718,13 @@ static async Task<(double Ms, double PeakMiB)> StatementCostAsync(string dll, st
 }
 
 /// <summary>One open-loop latency run: percentiles in ms, requests over 100 ms of all requests, the rate offered.</summary>
-internal sealed record Latency(double P50, double P99, double P999, int Over100Ms, int Requests, double Offered)
+internal sealed record Latency(double P50, double P99, double P999, int Over100Ms, int Requests, double Offered, double? ProbeMaxMs = null, int? ProbeOver30Ms = null)
 {
+    /// <summary>The offered rate and what the host's storage did meanwhile (<see cref="FsyncProbe"/>).</summary>
+    public string Beside() => ProbeMaxMs is { } max
+        ? FormattableString.Invariant($"{Offered:F0} requests/s offered; host fsync probe: slowest {max:F0} ms, {ProbeOver30Ms} over 30 ms")
+        : FormattableString.Invariant($"{Offered:F0} requests/s offered");
+
     public string Describe() => FormattableString.Invariant(
         $"p50 {P50:F2} ms, p99 {P99:F2} ms, p99.9 {P999:F2} ms; {Over100Ms} of {Requests:N0} over 100 ms ({100_000.0 * Over100Ms / Math.Max(1, Requests):F0} per 100,000)");
 }
