@@ -5,8 +5,7 @@ namespace Procurement.Storage;
 
 /// <summary>
 /// What the write path reports, the same on both providers: how many units each commit group
-/// carried, how long a unit waited for its group to start, and how long the commit took. On
-/// PostgreSQL each unit is its own group. Spans of the unit of work and the commit go to
+/// carried, how long a unit waited for its group to start, and how long the commit took. Spans of the unit of work and the commit go to
 /// <see cref="Activities"/>.
 /// </summary>
 public sealed class StorageInstruments

@@ -49,6 +49,15 @@ internal abstract class WorkItem(CancellationToken cancellationToken)
         }
     }
 
+    /// <summary>Answers every unit of <paramref name="items"/> with the same failure: none of them is acknowledged.</summary>
+    public static void FailAll(IEnumerable<WorkItem> items, Exception failure)
+    {
+        foreach (var item in items)
+        {
+            item.Fail(failure);
+        }
+    }
+
     public abstract Task RunAsync(IStoreSession session);
 
     public abstract void Complete();

@@ -197,11 +197,7 @@ public sealed partial class PostgresStore : IProcurementStore, IAsyncDisposable
                 // here would leave every later write waiting for ever.
                 Log.GroupAbandoned(_logger, ex, batch.Count);
                 _cache.Clear();
-                var failed = new CommitFailedException(ex);
-                foreach (var item in batch)
-                {
-                    item.Fail(failed);
-                }
+                WorkItem.FailAll(batch, new CommitFailedException(ex));
             }
         }
     }
@@ -230,11 +226,7 @@ public sealed partial class PostgresStore : IProcurementStore, IAsyncDisposable
         }
         catch (Exception ex)
         {
-            var failed = ex as StorageUnavailableException ?? new StorageUnavailableException(ex);
-            foreach (var item in batch)
-            {
-                item.Fail(failed);
-            }
+            WorkItem.FailAll(batch, ex as StorageUnavailableException ?? new StorageUnavailableException(ex));
 
             return ([], []);
         }
@@ -321,11 +313,8 @@ public sealed partial class PostgresStore : IProcurementStore, IAsyncDisposable
             {
                 // Nothing was committed: the group is answered as unable to write, and may be retried.
                 _cache.Clear();
-                var failed = ex is NpgsqlException { IsTransient: true } ? new StorageUnavailableException(ex) : (Exception)new CommitFailedException(ex);
-                foreach (var item in succeeded)
-                {
-                    item.Fail(failed);
-                }
+                Exception failed = ex is NpgsqlException { IsTransient: true } ? new StorageUnavailableException(ex) : new CommitFailedException(ex);
+                WorkItem.FailAll(succeeded, failed);
 
                 return (deferred, lost);
             }
@@ -340,11 +329,7 @@ public sealed partial class PostgresStore : IProcurementStore, IAsyncDisposable
                 // Either way the callers are not acknowledged, and a retry with the request id is safe.
                 Log.CommitFailed(_logger, ex, succeeded.Count);
                 _cache.Clear();
-                var failed = new CommitFailedException(ex);
-                foreach (var item in succeeded)
-                {
-                    item.Fail(failed);
-                }
+                WorkItem.FailAll(succeeded, new CommitFailedException(ex));
 
                 return (deferred, lost);
             }

@@ -227,11 +227,7 @@ public sealed partial class SqliteStore : IProcurementStore, IAsyncDisposable
                         SQLitePCL.raw.sqlite3_exec(connection.Handle, "ROLLBACK");
                     }
 
-                    var failed = new CommitFailedException(ex);
-                    foreach (var item in batch)
-                    {
-                        item.Fail(failed);
-                    }
+                    WorkItem.FailAll(batch, new CommitFailedException(ex));
                 }
             }
         }
@@ -298,11 +294,7 @@ public sealed partial class SqliteStore : IProcurementStore, IAsyncDisposable
         {
             _cache.Clear();
             Log.BeginFailed(_logger, ex, batch.Count);
-            var failed = new CommitFailedException(ex);
-            foreach (var item in batch)
-            {
-                item.Fail(failed);
-            }
+            WorkItem.FailAll(batch, new CommitFailedException(ex));
 
             return;
         }
@@ -466,11 +458,7 @@ public sealed partial class SqliteStore : IProcurementStore, IAsyncDisposable
     private void LoseGroup(List<WorkItem> succeeded, Exception cause)
     {
         _cache.Clear();
-        var failed = new CommitFailedException(cause);
-        foreach (var item in succeeded)
-        {
-            item.Fail(failed);
-        }
+        WorkItem.FailAll(succeeded, new CommitFailedException(cause));
 
         succeeded.Clear();
     }
