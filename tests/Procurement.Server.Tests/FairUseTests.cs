@@ -55,6 +55,30 @@ public sealed class FairUseTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task AKeyOverItsRate_OverHttpJson_Is429WithRetryInfo()
+    {
+        var key = await _server.CreateKeyAsync(Role.Customer, "lab-a");
+        using var http = new HttpClient { BaseAddress = new Uri(_server.Address) };
+        http.DefaultRequestHeaders.Authorization = new("Bearer", key);
+
+        HttpResponseMessage? refused = null;
+        for (var i = 0; i < 100 && refused is null; i++)
+        {
+            var reply = await http.GetAsync("/v1/contracts");
+            if (reply.StatusCode != System.Net.HttpStatusCode.OK)
+            {
+                refused = reply;
+            }
+        }
+
+        Assert.NotNull(refused);
+        Assert.Equal(System.Net.HttpStatusCode.TooManyRequests, refused.StatusCode);
+        var status = new Google.Protobuf.JsonParser(Google.Protobuf.JsonParser.Settings.Default.WithTypeRegistry(Procurement.Server.Http.HttpJson.ErrorDetailTypes)).Parse<Google.Rpc.Status>(await refused.Content.ReadAsStringAsync());
+        Assert.Equal("RATE_LIMITED", status.GetDetail<ErrorInfo>()?.Reason);
+        Assert.NotNull(status.GetDetail<RetryInfo>());
+    }
+
+    [Fact]
     public async Task WatchStreams_AreCappedPerKey()
     {
         var customer = _server.Allocations(await _server.CreateKeyAsync(Role.Customer, "lab-a"));

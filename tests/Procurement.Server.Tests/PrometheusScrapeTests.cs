@@ -133,7 +133,7 @@ public sealed partial class PrometheusScrapeTests
     /// <summary>Every server metric named in the dashboard's queries and the alert rules (client metrics come from the labs' services).</summary>
     private static List<string> MetricsUsedByTheDeployment()
     {
-        var folder = Path.Combine(RepositoryRoot(), "deploy", "observability");
+        var folder = Path.Combine(Repository.Root, "deploy", "observability");
         var text = File.ReadAllText(Path.Combine(folder, "alerts.yaml"));
         using (var dashboard = JsonDocument.Parse(File.ReadAllText(Path.Combine(folder, "grafana-dashboard.json"))))
         {
@@ -163,17 +163,6 @@ public sealed partial class PrometheusScrapeTests
 
     private static string? FindOnPath(string program) =>
         (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':').Select(d => Path.Combine(d, program)).FirstOrDefault(File.Exists);
-
-    private static string RepositoryRoot()
-    {
-        var dir = new DirectoryInfo(AppContext.BaseDirectory);
-        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Procurement.sln")))
-        {
-            dir = dir.Parent;
-        }
-
-        return dir?.FullName ?? throw new InvalidOperationException("Procurement.sln not found above the test's folder.");
-    }
 
     [GeneratedRegex(@"\bprocurement_[a-z0-9_]+")]
     private static partial Regex MetricName();

@@ -6,6 +6,7 @@ public static class ErrorReasons
     public const string Domain = "procurement";
 
     public const string InvalidField = "INVALID_FIELD";
+    public const string InvalidJson = "INVALID_JSON";
     public const string RequestIdReused = "REQUEST_ID_REUSED";
     public const string InvalidPageToken = "INVALID_PAGE_TOKEN";
     public const string NotFound = "NOT_FOUND";

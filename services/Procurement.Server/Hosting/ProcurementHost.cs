@@ -3,6 +3,7 @@ using Microsoft.Extensions.Options;
 using Procurement.Server.Application;
 using Procurement.Server.Auth;
 using Procurement.Server.ErrorHandling;
+using Procurement.Server.Http;
 using Procurement.Server.Services;
 using Procurement.Server.Telemetry;
 using Procurement.Storage;
@@ -44,10 +45,11 @@ public static class ProcurementHost
             builder.WebHost.UseUrls(ServerOptions.DefaultUrl);
         }
 
-        // gRPC needs HTTP/2; without TLS there is no ALPN, so plain-text endpoints speak HTTP/2 only.
+        // gRPC (HTTP/2) and HTTP/JSON (HTTP/1.1 or HTTP/2) share each endpoint, cleartext included.
         builder.WebHost.ConfigureKestrel(k =>
         {
-            k.ConfigureEndpointDefaults(e => e.Protocols = HttpProtocols.Http2);
+            k.ConfigureEndpointDefaults(e => e.UseHttp1AndPriorKnowledgeHttp2(k.Limits.RequestHeadersTimeout));
+            k.AllowAlternateSchemes = true;
             ConfigureLimits(k.Limits);
             builder.Configuration.GetSection("Kestrel:Limits").Bind(k.Limits);
         });
@@ -59,6 +61,7 @@ public static class ProcurementHost
         configureServices?.Invoke(builder.Services);
 
         var app = builder.Build();
+        app.UseHttpJson();
         app.MapGrpcService<ContractGrpcService>();
         app.MapGrpcService<AllocationGrpcService>();
         app.MapGrpcService<SlaGrpcService>();
@@ -137,6 +140,7 @@ public static class ProcurementHost
             o.Interceptors.Add<EdgeValidationInterceptor>();
             o.MaxReceiveMessageSize = 16 * 1024 * 1024;
         });
+        services.AddHttpJson();
         services.AddGrpcReflection();
         // The database check remembers its answer for a second, so probes cost almost nothing and
         // the very first probe after start-up already checks the database.
