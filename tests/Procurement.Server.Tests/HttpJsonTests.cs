@@ -262,6 +262,20 @@ public sealed partial class HttpJsonTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task TurnedOff_TheServerSpeaksGrpcAlone()
+    {
+        await using var grpcOnly = await ServerHarness.StartAsync(extraArgs: ["--Procurement:HttpJson=false"]);
+        using var http11 = new HttpClient { BaseAddress = new Uri(grpcOnly.Address) };
+        using var http2 = new HttpClient { BaseAddress = new Uri(grpcOnly.Address), DefaultRequestVersion = HttpVersion.Version20, DefaultVersionPolicy = HttpVersionPolicy.RequestVersionExact };
+
+        // Kestrel answers an HTTP/1.1 request on an HTTP/2-only endpoint with a bare refusal.
+        Assert.Equal(HttpStatusCode.BadRequest, (await http11.GetAsync("/v1/pools")).StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, (await http2.GetAsync("/v1/pools")).StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, (await http2.GetAsync("/openapi/v1.json")).StatusCode);
+        Assert.Empty((await grpcOnly.OperatorAllocations.ListPoolsAsync(new ListPoolsRequest())).Pools);
+    }
+
+    [Fact]
     public async Task OpenApiDocument_IsServed_AndTheCommittedCopyIsCurrent()
     {
         using var reply = await _http.GetAsync(HttpJson.OpenApiRoute.Replace("{documentName}", HttpJson.DocumentName));

@@ -45,11 +45,20 @@ public static class ProcurementHost
             builder.WebHost.UseUrls(ServerOptions.DefaultUrl);
         }
 
-        // gRPC (HTTP/2) and HTTP/JSON (HTTP/1.1 or HTTP/2) share each endpoint, cleartext included.
+        var httpJson = builder.Configuration.GetValue($"{ServerOptions.Section}:{nameof(ServerOptions.HttpJson)}", defaultValue: true);
         builder.WebHost.ConfigureKestrel(k =>
         {
-            k.ConfigureEndpointDefaults(e => e.UseHttp1AndPriorKnowledgeHttp2(k.Limits.RequestHeadersTimeout));
-            k.AllowAlternateSchemes = true;
+            if (httpJson)
+            {
+                // gRPC (HTTP/2) and HTTP/JSON (HTTP/1.1 or HTTP/2) share each endpoint, cleartext included.
+                k.ConfigureEndpointDefaults(e => e.UseHttp1AndPriorKnowledgeHttp2(k.Limits.RequestHeadersTimeout));
+                k.AllowAlternateSchemes = true;
+            }
+            else
+            {
+                // gRPC alone: without TLS there is no ALPN, so cleartext endpoints speak HTTP/2 only.
+                k.ConfigureEndpointDefaults(e => e.Protocols = HttpProtocols.Http2);
+            }
             ConfigureLimits(k.Limits);
             builder.Configuration.GetSection("Kestrel:Limits").Bind(k.Limits);
         });
@@ -58,10 +67,17 @@ public static class ProcurementHost
         builder.Logging.Configure(o => o.ActivityTrackingOptions = ActivityTrackingOptions.TraceId | ActivityTrackingOptions.SpanId);
 
         AddProcurement(builder.Services, builder.Configuration);
+        if (httpJson)
+        {
+            builder.Services.AddHttpJson();
+        }
         configureServices?.Invoke(builder.Services);
 
         var app = builder.Build();
-        app.UseHttpJson();
+        if (httpJson)
+        {
+            app.UseHttpJson();
+        }
         app.MapGrpcService<ContractGrpcService>();
         app.MapGrpcService<AllocationGrpcService>();
         app.MapGrpcService<SlaGrpcService>();
@@ -140,7 +156,6 @@ public static class ProcurementHost
             o.Interceptors.Add<EdgeValidationInterceptor>();
             o.MaxReceiveMessageSize = 16 * 1024 * 1024;
         });
-        services.AddHttpJson();
         services.AddGrpcReflection();
         // The database check remembers its answer for a second, so probes cost almost nothing and
         // the very first probe after start-up already checks the database.

@@ -28,6 +28,12 @@ public sealed class ServerOptions
     /// <summary>How often the sweeper ends allocations whose time has come.</summary>
     public TimeSpan SweepInterval { get; set; } = TimeSpan.FromSeconds(1);
 
+    /// <summary>
+    /// Serve the HTTP/JSON routes and the OpenAPI document beside gRPC. Off, cleartext endpoints speak
+    /// HTTP/2 only and serve gRPC alone.
+    /// </summary>
+    public bool HttpJson { get; set; } = true;
+
     /// <summary>How often to log what the SQLite writer did (<see cref="WriterReport"/>); zero, the default, logs nothing.</summary>
     public TimeSpan WriterReportInterval { get; set; } = TimeSpan.Zero;
 }
