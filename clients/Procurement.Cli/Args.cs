@@ -1,83 +1,64 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.RegularExpressions;
+
 namespace Procurement.Cli;
 
 /// <summary>A usage mistake on the command line: printed with the command's help, exit code 64.</summary>
 public sealed class UsageException(string message) : Exception(message);
 
 /// <summary>
-/// `group verb positional... --name value --flag`. Options may repeat (e.g. <c>--usage</c>); a value may
-/// also be written <c>--name=value</c>. Every option must be known to the command.
+/// A command's options and arguments as System.CommandLine parsed them. The symbols come from the
+/// command's usage line (<see cref="Declare"/>), so its help and its parser cannot disagree; the
+/// parser refuses unknown options and extra arguments, the command checks values with its own words.
 /// </summary>
-public sealed class Args
+public sealed partial class Args(ParseResult result)
 {
-    private readonly Dictionary<string, List<string>> _options = new(StringComparer.Ordinal);
-    private readonly HashSet<string> _read = new(StringComparer.Ordinal);
-
-    public Args(IEnumerable<string> tokens, IReadOnlySet<string> flags)
+    /// <summary>
+    /// Adds to <paramref name="command"/> what <paramref name="usage"/> names: <c>--name VALUE</c> an option,
+    /// <c>--name VALUE...</c> a repeatable one, <c>--flag</c> (listed in <paramref name="flags"/>) a switch,
+    /// an UPPER_CASE word on its own a positional argument. Notes after three spaces are not syntax.
+    /// </summary>
+    public static void Declare(Command command, string usage, IReadOnlyCollection<string> flags)
     {
-        var list = tokens.ToList();
-        for (var i = 0; i < list.Count; i++)
+        var syntax = usage.Split("   ")[0];
+        // "(--a A | --b B)" is a choice of options; "A|B" inside a placeholder is one word.
+        var words = Punctuation().Replace(syntax, " ").Split(' ', StringSplitOptions.RemoveEmptyEntries).Where(w => w != "|").ToArray();
+        for (var i = 0; i < words.Length; i++)
         {
-            var token = list[i];
-            if (token == "-h")
+            var word = words[i];
+            if (word.StartsWith("--", StringComparison.Ordinal))
             {
-                token = "--help";
-            }
+                var name = word[2..];
+                if (command.Options.Any(o => o.Name == word))
+                {
+                    continue;
+                }
 
-            if (!token.StartsWith("--", StringComparison.Ordinal) || token.Length == 2)
-            {
-                Positional.Add(token);
-                continue;
-            }
+                if (flags.Contains(name))
+                {
+                    command.Options.Add(new Option<bool>(word));
+                    continue;
+                }
 
-            var name = token[2..];
-            string value;
-            var eq = name.IndexOf('=', StringComparison.Ordinal);
-            if (eq > 0)
-            {
-                value = name[(eq + 1)..];
-                name = name[..eq];
+                var placeholder = i + 1 < words.Length ? words[++i] : "VALUE";
+                command.Options.Add(placeholder.EndsWith("...", StringComparison.Ordinal)
+                    ? new Option<string[]>(word) { HelpName = placeholder[..^3], AllowMultipleArgumentsPerToken = false }
+                    : new Option<string>(word) { HelpName = placeholder });
             }
-            else if (flags.Contains(name))
+            else if (Placeholder().IsMatch(word))
             {
-                value = "true";
+                // Optional to the parser, so a missing one is reported by the command in its own words.
+                command.Arguments.Add(new Argument<string>(word) { Arity = ArgumentArity.ZeroOrOne });
             }
-            else if (i + 1 < list.Count)
-            {
-                value = list[++i];
-            }
-            else
-            {
-                throw new UsageException($"--{name} needs a value");
-            }
-
-            if (!_options.TryGetValue(name, out var values))
-            {
-                _options[name] = values = [];
-            }
-
-            values.Add(value);
         }
     }
 
-    public List<string> Positional { get; } = [];
+    public bool Has(string name) => result.GetValue<bool>(OptionName(name));
 
-    public bool Has(string name)
-    {
-        _read.Add(name);
-        return _options.ContainsKey(name);
-    }
+    public string? Get(string name) => result.GetValue<string>(OptionName(name));
 
-    public string? Get(string name)
-    {
-        _read.Add(name);
-        return _options.TryGetValue(name, out var v) ? v[^1] : null;
-    }
-
-    public IReadOnlyList<string> All(string name)
-    {
-        _read.Add(name);
-        return _options.TryGetValue(name, out var v) ? v : [];
-    }
+    public IReadOnlyList<string> All(string name) => result.GetValue<string[]>(OptionName(name)) ?? [];
 
     public string Required(string name) => Get(name) ?? throw new UsageException($"--{name} is required");
 
@@ -89,19 +70,18 @@ public sealed class Args
             return fallback ?? throw new UsageException($"--{name} is required");
         }
 
-        return long.TryParse(text, System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out var v)
+        return long.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var v)
             ? v : throw new UsageException($"--{name} must be a whole number, not '{text}'");
     }
 
-    public string Positional1(string what) => Positional.Count > 0 ? Positional[0] : throw new UsageException($"{what} is required");
+    public string Positional1(string what) =>
+        result.GetValue<string>(what) is { Length: > 0 } value ? value : throw new UsageException($"{what} is required");
 
-    /// <summary>Throws for an option the command did not ask about (a typo should not be ignored).</summary>
-    public void RejectUnknown(IEnumerable<string> global)
-    {
-        var unknown = _options.Keys.Except(_read).Except(global).ToList();
-        if (unknown.Count > 0)
-        {
-            throw new UsageException($"unknown option --{unknown[0]}");
-        }
-    }
+    private static string OptionName(string name) => "--" + name;
+
+    [GeneratedRegex(@"[\[\]()]")]
+    private static partial Regex Punctuation();
+
+    [GeneratedRegex(@"^[A-Z][A-Z0-9_]*$")]
+    private static partial Regex Placeholder();
 }

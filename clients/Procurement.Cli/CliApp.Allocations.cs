@@ -24,7 +24,6 @@ public static partial class CliApp
             request.EndTime = Ts(ParseTime(end, "end-time"));
         }
 
-        a.RejectUnknown();
         var response = await c.Client.Allocations.RequestAsync(request, c.CancellationToken);
         if (c.Out.Json)
         {
@@ -53,7 +52,6 @@ public static partial class CliApp
     private static async Task<int> AllocationsGet(CommandContext c)
     {
         var id = c.Args.Positional1("ALLOCATION_ID");
-        c.Args.RejectUnknown();
         var allocation = await c.Client.Allocations.GetAsync(id, c.CancellationToken);
         if (c.Out.Json)
         {
@@ -74,7 +72,6 @@ public static partial class CliApp
                 ? s : throw new UsageException($"--state must be PENDING, ACTIVE, RELEASED, PREEMPTED, EXPIRED or CANCELLED, not '{state}'");
         }
 
-        c.Args.RejectUnknown();
         var all = new ListAllocationsResponse();
         do
         {
@@ -97,7 +94,6 @@ public static partial class CliApp
     private static async Task<int> AllocationsRelease(CommandContext c)
     {
         var id = c.Args.Positional1("ALLOCATION_ID");
-        c.Args.RejectUnknown();
         var allocation = await c.Client.Allocations.ReleaseAsync(id, c.CancellationToken);
         if (c.Out.Json)
         {
@@ -115,7 +111,6 @@ public static partial class CliApp
         var count = c.Args.Long("count", long.MaxValue);
         var pool = c.Args.Get("pool") ?? "";
         var contract = c.Args.Get("contract") ?? "";
-        c.Args.RejectUnknown();
         if (!c.Out.Json)
         {
             c.Out.Line($"{"SEQ",-8} {"TIME",-20} {"EVENT",-10} {"CAUSE",-24} {"ALLOCATION",-14} {"CONTRACT",-22} {"POOL",-14} UNITS");
@@ -152,12 +147,11 @@ public static partial class CliApp
     {
         var path = c.Args.Required("file");
         var batch = (int)c.Args.Long("batch", 10_000);
-        c.Args.RejectUnknown();
         var samples = UsageFile.Load(path);
         var lastShown = -1;
         var progress = new Progress(sent =>
         {
-            if (c.Out.Json)
+            if (c.Out.Json || !c.ShowProgress)
             {
                 return;
             }

@@ -74,6 +74,10 @@ public static partial class CliApp
             "procurement index publish --name GPU-H100-SPOT-USE1 --value 2.46 --effective 2026-12-01T00:00:00Z", IndexPublish),
         new("index", "list", "List an index's values.", "--name NAME", "procurement index list --name GPU-H100-SPOT-USE1", IndexList),
 
+        // The shell
+        new("completion", "", "Print the shell completion script for bash, zsh or pwsh (PowerShell).", "SHELL",
+            "source <(procurement completion bash)      # in ~/.bashrc; zsh: source <(procurement completion zsh)", Completion),
+
         // Audit
         new("audit", "list", "List the audit log of mutations.", "[--resource-type T] [--resource-id ID] [--page-size N]",
             "procurement audit list --resource-type contract", AuditList),
@@ -87,7 +91,6 @@ public static partial class CliApp
             PoolId = a.Required("id"), DisplayName = a.Required("name"), Region = a.Required("region"),
             AcceleratorType = a.Required("accelerator"), CapacityUnits = a.Long("capacity"),
         };
-        a.RejectUnknown();
         ShowPool(c, await c.Client.Allocations.CreatePoolAsync(request, c.CancellationToken));
         return 0;
     }
@@ -95,7 +98,6 @@ public static partial class CliApp
     private static async Task<int> PoolsList(CommandContext c)
     {
         var pageSize = (int)c.Args.Long("page-size", 1000);
-        c.Args.RejectUnknown();
         var response = await c.Client.Allocations.ListPoolsAsync(new ListPoolsRequest { PageSize = pageSize }, c.CancellationToken);
         if (c.Out.Json)
         {
@@ -111,7 +113,6 @@ public static partial class CliApp
     private static async Task<int> PoolsGet(CommandContext c)
     {
         var id = c.Args.Positional1("POOL_ID");
-        c.Args.RejectUnknown();
         ShowPool(c, await c.Client.Allocations.GetPoolAsync(id, c.CancellationToken));
         return 0;
     }
@@ -119,7 +120,6 @@ public static partial class CliApp
     private static async Task<int> PoolsSetCapacity(CommandContext c)
     {
         var request = new UpdatePoolCapacityRequest { PoolId = c.Args.Positional1("POOL_ID"), CapacityUnits = c.Args.Long("capacity"), Etag = c.Args.Get("etag") ?? "" };
-        c.Args.RejectUnknown();
         ShowPool(c, await c.Client.Allocations.UpdatePoolCapacityAsync(request, c.CancellationToken));
         return 0;
     }
@@ -127,7 +127,6 @@ public static partial class CliApp
     private static async Task<int> PoolsStatus(CommandContext c)
     {
         var id = c.Args.Positional1("POOL_ID");
-        c.Args.RejectUnknown();
         var s = await c.Client.Allocations.GetPoolStatusAsync(id, c.CancellationToken);
         if (c.Out.Json)
         {

@@ -8,7 +8,6 @@ public static partial class CliApp
     {
         var a = c.Args;
         var request = new CreateContractRequest { TenantId = a.Required("tenant"), DisplayName = a.Required("name"), Terms = TermsFile.Load(a.Required("terms")) };
-        a.RejectUnknown();
         ShowContract(c, await c.Client.Contracts.CreateAsync(request, c.CancellationToken));
         return 0;
     }
@@ -16,7 +15,6 @@ public static partial class CliApp
     private static async Task<int> ContractsGet(CommandContext c)
     {
         var id = c.Args.Positional1("CONTRACT_ID");
-        c.Args.RejectUnknown();
         ShowContract(c, await c.Client.Contracts.GetAsync(id, c.CancellationToken));
         return 0;
     }
@@ -30,7 +28,6 @@ public static partial class CliApp
                 ? s : throw new UsageException($"--state must be DRAFT, ACTIVE, SUSPENDED, TERMINATED or EXPIRED, not '{state}'");
         }
 
-        c.Args.RejectUnknown();
         var contracts = new List<Contract>();
         await foreach (var contract in c.Client.Contracts.ListAllAsync(request, c.CancellationToken))
         {
@@ -55,7 +52,6 @@ public static partial class CliApp
     {
         var a = c.Args;
         var request = new UpdateContractRequest { ContractId = a.Positional1("CONTRACT_ID"), Etag = a.Required("etag"), DisplayName = a.Required("name"), Terms = TermsFile.Load(a.Required("terms")) };
-        a.RejectUnknown();
         ShowContract(c, await c.Client.Contracts.UpdateAsync(request, c.CancellationToken));
         return 0;
     }
@@ -66,7 +62,6 @@ public static partial class CliApp
         var id = a.Positional1("CONTRACT_ID");
         var etag = a.Get("etag") ?? "";
         var reason = action is "suspend" or "terminate" ? a.Get("reason") ?? "" : "";
-        a.RejectUnknown();
         var contracts = c.Client.Contracts;
         var contract = action switch
         {
@@ -86,7 +81,6 @@ public static partial class CliApp
         {
             ContractId = a.Positional1("CONTRACT_ID"), Etag = a.Required("etag"), EffectiveMonth = ParseMonth(a.Required("month")), Terms = TermsFile.Load(a.Required("terms")),
         };
-        a.RejectUnknown();
         var response = await c.Client.Contracts.AmendAsync(request, c.CancellationToken);
         if (c.Out.Json)
         {
@@ -102,7 +96,6 @@ public static partial class CliApp
     private static async Task<int> ContractsVersions(CommandContext c)
     {
         var id = c.Args.Positional1("CONTRACT_ID");
-        c.Args.RejectUnknown();
         var response = await c.Client.Contracts.ListVersionsAsync(new ListContractVersionsRequest { ContractId = id, PageSize = 1000 }, c.CancellationToken);
         if (c.Out.Json)
         {

@@ -26,7 +26,6 @@ public static partial class CliApp
             request.AnnounceTime = Ts(ParseTime(announced, "announced"));
         }
 
-        a.RejectUnknown();
         ShowIncidents(c, [await c.Client.Sla.RecordIncidentAsync(request, c.CancellationToken)]);
         return 0;
     }
@@ -34,7 +33,6 @@ public static partial class CliApp
     private static async Task<int> IncidentsResolve(CommandContext c)
     {
         var request = new ResolveIncidentRequest { IncidentId = c.Args.Positional1("INCIDENT_ID"), EndTime = Ts(ParseTime(c.Args.Required("end"), "end")) };
-        c.Args.RejectUnknown();
         ShowIncidents(c, [await c.Client.Sla.ResolveIncidentAsync(request, c.CancellationToken)]);
         return 0;
     }
@@ -52,7 +50,6 @@ public static partial class CliApp
             request.EndTime = Ts(ParseTime(to, "to"));
         }
 
-        c.Args.RejectUnknown();
         var response = await c.Client.Sla.ListIncidentsAsync(request, c.CancellationToken);
         if (c.Out.Json)
         {
@@ -82,7 +79,6 @@ public static partial class CliApp
     {
         var id = c.Args.Positional1("CONTRACT_ID");
         var month = ParseMonth(c.Args.Required("month"));
-        c.Args.RejectUnknown();
         var r = await c.Client.Sla.GetReportAsync(id, month.Year, month.Month, c.CancellationToken);
         if (c.Out.Json)
         {
@@ -107,7 +103,6 @@ public static partial class CliApp
     {
         var id = c.Args.Positional1("CONTRACT_ID");
         var month = ParseMonth(c.Args.Required("month"));
-        c.Args.RejectUnknown();
         var s = await c.Client.Contracts.GetStatementAsync(id, month.Year, month.Month, c.CancellationToken);
         if (c.Out.Json)
         {
@@ -153,7 +148,6 @@ public static partial class CliApp
             request.Usage.Add(new ProjectedUsage { AcceleratorType = usage[..eq], GpuHours = usage[(eq + 1)..] });
         }
 
-        a.RejectUnknown();
         var s = await c.Client.Contracts.QuoteAsync(request, c.CancellationToken);
         if (c.Out.Json)
         {
@@ -223,7 +217,6 @@ public static partial class CliApp
         {
             IndexName = c.Args.Required("name"), Value = c.Args.Required("value"), EffectiveTime = Ts(ParseTime(c.Args.Required("effective"), "effective")),
         };
-        c.Args.RejectUnknown();
         var v = await c.Client.Contracts.PublishIndexValueAsync(request, c.CancellationToken);
         if (c.Out.Json)
         {
@@ -238,7 +231,6 @@ public static partial class CliApp
     private static async Task<int> IndexList(CommandContext c)
     {
         var name = c.Args.Required("name");
-        c.Args.RejectUnknown();
         var response = await c.Client.Contracts.ListIndexValuesAsync(new ListIndexValuesRequest { IndexName = name, PageSize = 1000 }, c.CancellationToken);
         if (c.Out.Json)
         {
@@ -256,7 +248,6 @@ public static partial class CliApp
         {
             ResourceType = c.Args.Get("resource-type") ?? "", ResourceId = c.Args.Get("resource-id") ?? "", PageSize = (int)c.Args.Long("page-size", 1000),
         };
-        c.Args.RejectUnknown();
         var response = await c.Client.Contracts.ListAuditEventsAsync(request, c.CancellationToken);
         if (c.Out.Json)
         {

@@ -1,5 +1,9 @@
 using System.Globalization;
 using System.Text.Json;
+using System.CommandLine;
+using System.CommandLine.Completions;
+using System.CommandLine.Help;
+using System.CommandLine.Invocation;
 using Grpc.Core;
 using Procurement.Client;
 
@@ -9,7 +13,7 @@ namespace Procurement.Cli;
 public sealed record CommandSpec(string Group, string Verb, string Summary, string Usage, string Example, Func<CommandContext, Task<int>> Run, params string[] Flags);
 
 /// <summary>What a command runs with.</summary>
-public sealed class CommandContext(Args args, Output output, TextWriter error, Func<ProcurementClient> client, CancellationToken cancellationToken) : IDisposable
+public sealed class CommandContext(Args args, Output output, TextWriter error, bool showProgress, Func<ProcurementClient> client, CancellationToken cancellationToken) : IDisposable
 {
     private ProcurementClient? _client;
 
@@ -19,6 +23,9 @@ public sealed class CommandContext(Args args, Output output, TextWriter error, F
 
     public TextWriter Err => error;
 
+    /// <summary>Whether to draw progress: only on a terminal, so logs and pipes get the result alone.</summary>
+    public bool ShowProgress => showProgress;
+
     public ProcurementClient Client => _client ??= client();
 
     public CancellationToken CancellationToken => cancellationToken;
@@ -26,17 +33,23 @@ public sealed class CommandContext(Args args, Output output, TextWriter error, F
     public void Dispose() => _client?.Dispose();
 }
 
+/// <summary>Whether standard output and error are terminals (progress and colour are drawn only there).</summary>
+public sealed record Terminal(bool Output, bool Error)
+{
+    public static readonly Terminal None = new(false, false);
+
+    public static Terminal OfConsole => new(!Console.IsOutputRedirected, !Console.IsErrorRedirected);
+}
+
 /// <summary>
-/// The `procurement` command line. Exit codes: 0 success; the gRPC status code of a failed call
-/// (3 INVALID_ARGUMENT, 5 NOT_FOUND, 7 PERMISSION_DENIED, 9 FAILED_PRECONDITION, 14 UNAVAILABLE,
-/// 16 UNAUTHENTICATED, …); 3 for a bad local file or value; 64 for a usage mistake.
+/// The `procurement` command line, parsed by System.CommandLine. Exit codes: 0 success; the gRPC status
+/// code of a failed call (3 INVALID_ARGUMENT, 5 NOT_FOUND, 7 PERMISSION_DENIED, 9 FAILED_PRECONDITION,
+/// 14 UNAVAILABLE, 16 UNAUTHENTICATED, …); 3 for a bad local file or value; 64 for a usage mistake.
 /// </summary>
 public static partial class CliApp
 {
     public const int UsageExitCode = 64;
     public const int InputExitCode = (int)StatusCode.InvalidArgument;
-
-    private static readonly string[] GlobalOptions = ["endpoint", "api-key", "config", "output", "help"];
 
     public const string ExitCodeHelp = """
         Exit codes follow the gRPC status of the failed call:
@@ -46,72 +59,84 @@ public static partial class CliApp
         """;
 
     public const string GlobalHelp = """
-        Global options:
+        Global options (anywhere on the line):
           --endpoint URL     the server (env PROCUREMENT_ENDPOINT; default http://127.0.0.1:5080)
           --api-key KEY      bearer key (env PROCUREMENT_API_KEY); never printed
           --config FILE      JSON {"endpoint": "...", "api_key": "..."} (env PROCUREMENT_CONFIG;
                              default ~/.config/procurement/config.json); flags win over env over file
-          --output table|json  tables for people (default) or protobuf JSON with stable snake_case names
+          -o, --output table|json  tables for people (default) or protobuf JSON with stable snake_case names
+          @FILE              read more arguments from FILE, one or more per line
         """;
 
-    public static async Task<int> RunAsync(string[] argv, TextWriter stdout, TextWriter stderr, Func<string, string?> env, CancellationToken cancellationToken = default)
+    public static async Task<int> RunAsync(string[] argv, TextWriter stdout, TextWriter stderr, Func<string, string?> env,
+        CancellationToken cancellationToken = default, Terminal? terminal = null)
     {
+        terminal ??= Terminal.None;
+        var colour = terminal.Error && string.IsNullOrEmpty(env("NO_COLOR"));
         var specs = Specs();
-        // Global options may come before the command: move them behind it.
-        var leading = new List<string>();
-        while (argv.Length >= 2 && argv[0].StartsWith("--", StringComparison.Ordinal) && GlobalOptions.Contains(argv[0][2..].Split('=')[0]) && argv[0] != "--help")
+        var cli = CommandTree.Build(specs);
+        if (argv is ["help"])
         {
-            var takesValue = !argv[0].Contains('=', StringComparison.Ordinal);
-            leading.AddRange(argv[..(takesValue ? 2 : 1)]);
-            argv = argv[(takesValue ? 2 : 1)..];
+            argv = ["--help"];
         }
 
-        argv = argv.Length == 0 ? argv : [.. argv, .. leading]; // options are read wherever they stand after the command
-        if (argv.Length == 0 || argv[0] is "--help" or "-h" or "help")
+        var parsed = cli.Root.Parse(argv);
+        var command = parsed.CommandResult.Command;
+        var spec = cli.SpecOf(command);
+        if (cli.Root.Directives.OfType<SuggestDirective>().Any(d => parsed.GetResult(d) is not null))
         {
-            await stdout.WriteLineAsync(RootHelp(specs));
-            return argv.Length == 0 ? UsageExitCode : 0;
+            // `procurement "[suggest:N]" "LINE"`: the completions at N in LINE, one per line (the shell scripts' source).
+            return await parsed.InvokeAsync(new InvocationConfiguration { Output = stdout, Error = stderr }, cancellationToken);
         }
 
-        var group = argv[0];
-        var groupSpecs = specs.Where(s => s.Group == group).ToList();
-        if (groupSpecs.Count == 0)
+        if (parsed.Action is HelpAction)
         {
-            await stderr.WriteLineAsync($"error: unknown command '{group}'\n\n{RootHelp(specs)}");
+            await stdout.WriteLineAsync(cli.Help(command));
+            return 0;
+        }
+
+        if (spec is null && parsed.Errors.Count > 0 && parsed.Tokens.Count == (command == cli.Root ? 0 : 1))
+        {
+            // A bare `procurement` or `procurement pools`: what there is to run, as a usage mistake.
+            await (command == cli.Root ? stdout : stderr).WriteLineAsync(cli.Help(command));
             return UsageExitCode;
         }
 
-        CommandSpec? spec;
-        string[] rest;
-        if (groupSpecs.Count == 1 && groupSpecs[0].Verb.Length == 0)
+        if (parsed.Errors.Count > 0)
         {
-            (spec, rest) = (groupSpecs[0], argv[1..]);
-        }
-        else if (argv.Length < 2 || argv[1] is "--help" or "-h")
-        {
-            await (argv.Length < 2 ? stderr : stdout).WriteLineAsync(GroupHelp(group, groupSpecs));
-            return argv.Length < 2 ? UsageExitCode : 0;
-        }
-        else
-        {
-            spec = groupSpecs.FirstOrDefault(s => s.Verb == argv[1]);
-            rest = argv[2..];
-            if (spec is null)
+            // "Required command was not provided" says nothing more when a token was not recognised.
+            var errors = parsed.Errors.Count > 1 ? parsed.Errors.Where(e => e.Message != "Required command was not provided.") : parsed.Errors;
+            foreach (var error in errors)
             {
-                await stderr.WriteLineAsync($"error: unknown command '{group} {argv[1]}'\n\n{GroupHelp(group, groupSpecs)}");
-                return UsageExitCode;
+                await stderr.WriteLineAsync($"{ErrorPrefix(colour)} {error.Message}");
             }
+
+            // System.CommandLine's own words for a near miss: "Did you mean one of the following?".
+            var typos = new StringWriter();
+            if (parsed.Action is ParseErrorAction errorAction)
+            {
+                (errorAction.ShowHelp, errorAction.ShowTypoCorrections) = (false, true);
+            }
+
+            await parsed.InvokeAsync(new InvocationConfiguration { Output = typos, Error = typos }, cancellationToken);
+            if (TypoSuggestions(typos.ToString()) is { Length: > 0 } suggestions)
+            {
+                await stderr.WriteLineAsync(suggestions);
+            }
+
+            await stderr.WriteLineAsync($"\n{cli.Help(command)}");
+            return UsageExitCode;
         }
 
+        if (spec is null)
+        {
+            await stderr.WriteLineAsync(cli.Help(command));
+            return UsageExitCode;
+        }
+
+        var args = new Args(parsed);
         try
         {
-            var args = new Args(rest, spec.Flags.Append("help").ToHashSet());
-            if (args.Has("help"))
-            {
-                await stdout.WriteLineAsync(CommandHelp(spec));
-                return 0;
-            }
-
             var outputMode = args.Get("output") ?? "table";
             if (outputMode is not ("table" or "json"))
             {
@@ -120,23 +145,23 @@ public static partial class CliApp
 
             var (endpoint, apiKey) = Connection(args, env);
             using var cancel = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            using var context = new CommandContext(args, new Output(stdout, outputMode == "json"), stderr,
+            using var context = new CommandContext(args, new Output(stdout, outputMode == "json"), stderr, terminal.Error,
                 () => ProcurementClient.Create(new ProcurementClientOptions { Endpoint = endpoint, ApiKey = apiKey, MaxRetryAttempts = 2 }), cancel.Token);
             return await spec.Run(context);
         }
         catch (UsageException e)
         {
-            await stderr.WriteLineAsync($"error: {e.Message}\n\n{CommandHelp(spec)}");
+            await stderr.WriteLineAsync($"{ErrorPrefix(colour)} {e.Message}\n\n{CommandHelp(spec)}");
             return UsageExitCode;
         }
         catch (InputException e)
         {
-            await stderr.WriteLineAsync($"error: {e.Message}");
+            await stderr.WriteLineAsync($"{ErrorPrefix(colour)} {e.Message}");
             return InputExitCode;
         }
         catch (ProcurementRpcException e)
         {
-            await stderr.WriteLineAsync($"error: {Output.Enum(e.StatusCode)}{(e.Reason is null ? "" : $" ({e.Reason})")}: {e.Message}");
+            await stderr.WriteLineAsync($"{ErrorPrefix(colour)} {Output.Enum(e.StatusCode)}{(e.Reason is null ? "" : $" ({e.Reason})")}: {e.Message}");
             foreach (var f in e.FieldErrors)
             {
                 await stderr.WriteLineAsync($"  {f.Field}: {f.Description}");
@@ -149,6 +174,17 @@ public static partial class CliApp
             await stderr.WriteLineAsync("cancelled");
             return (int)StatusCode.Cancelled;
         }
+    }
+
+    /// <summary>"error:", in red on a terminal unless NO_COLOR is set (https://no-color.org).</summary>
+    private static string ErrorPrefix(bool colour) => colour ? "\u001b[31merror:\u001b[0m" : "error:";
+
+    /// <summary>The "Did you mean" part of System.CommandLine's parse-error output, without its help.</summary>
+    private static string TypoSuggestions(string output)
+    {
+        var lines = output.ReplaceLineEndings("\n").Split('\n');
+        var start = Array.FindIndex(lines, l => l.Contains("Did you mean", StringComparison.Ordinal));
+        return start < 0 ? "" : string.Join("\n", lines[start..].TakeWhile(l => l.Length > 0)).TrimEnd();
     }
 
     private static (Uri Endpoint, string? ApiKey) Connection(Args args, Func<string, string?> env)
@@ -185,18 +221,7 @@ public static partial class CliApp
         return (uri, args.Get("api-key") ?? env("PROCUREMENT_API_KEY") ?? fileKey);
     }
 
-    internal static void RejectUnknown(this Args args) => args.RejectUnknown(GlobalOptions);
-
-    private static string RootHelp(IReadOnlyList<CommandSpec> specs) =>
-        "procurement — operate the Procurement service\n\nUsage: procurement <command> [<verb>] [options]\n\nCommands:\n" +
-        string.Join("\n", specs.GroupBy(s => s.Group).Select(g => $"  {g.Key,-12} {string.Join(", ", g.Select(s => s.Verb).Where(v => v.Length > 0))}")) +
-        "\n\nRun 'procurement <command> <verb> --help' for a command's options and an example.\n\n" + GlobalHelp + "\n" + ExitCodeHelp;
-
-    private static string GroupHelp(string group, IReadOnlyList<CommandSpec> specs) =>
-        $"procurement {group} <verb>\n\n" + string.Join("\n", specs.Select(s => $"  {s.Verb,-14} {s.Summary}")) +
-        $"\n\nRun 'procurement {group} <verb> --help' for options and an example.";
-
-    private static string CommandHelp(CommandSpec spec) =>
+    internal static string CommandHelp(CommandSpec spec) =>
         $"{spec.Summary}\n\nUsage: procurement {spec.Group}{(spec.Verb.Length > 0 ? " " + spec.Verb : "")} {spec.Usage}\n\nExample:\n  {spec.Example}\n\n{GlobalHelp}\n{ExitCodeHelp}";
 
     /// <summary>An ISO time, or <c>now</c>, <c>now-30m</c>, <c>now+2h</c> (whole milliseconds).</summary>

@@ -31,12 +31,14 @@ public sealed class CliTests : IAsyncLifetime
 
     private async Task<Result> Run(params string[] args) => await RunAs(_server.OperatorKey, args);
 
-    private async Task<Result> RunAs(string? key, params string[] args)
+    private Task<Result> RunAs(string? key, params string[] args) => RunAs(key, Terminal.None, args);
+
+    private async Task<Result> RunAs(string? key, Terminal terminal, string[] args, string? noColor = null)
     {
         var stdout = new StringWriter();
         var stderr = new StringWriter();
-        var env = new Dictionary<string, string?> { ["PROCUREMENT_ENDPOINT"] = _server.Address, ["PROCUREMENT_API_KEY"] = key, ["HOME"] = _folder };
-        var code = await CliApp.RunAsync(args, stdout, stderr, name => env.GetValueOrDefault(name));
+        var env = new Dictionary<string, string?> { ["PROCUREMENT_ENDPOINT"] = _server.Address, ["PROCUREMENT_API_KEY"] = key, ["HOME"] = _folder, ["NO_COLOR"] = noColor };
+        var code = await CliApp.RunAsync(args, stdout, stderr, name => env.GetValueOrDefault(name), terminal: terminal);
         return new Result(code, stdout.ToString(), stderr.ToString());
     }
 
@@ -133,7 +135,11 @@ public sealed class CliTests : IAsyncLifetime
         Assert.Equal(0, usage.Code);
         Assert.Contains("accepted:  1", usage.Out);
         Assert.Contains("BUSY_SECONDS_OUT_OF_RANGE", usage.Out);
-        Assert.Contains("100%", usage.Err); // the progress bar
+        Assert.DoesNotContain("%", usage.Err); // no progress bar: stderr is not a terminal
+
+        var onATerminal = await RunAs(meterKey, new Terminal(Output: true, Error: true), ["usage", "report", "--file", csv]);
+        Assert.Contains("100%", onATerminal.Err); // the progress bar, drawn on a terminal
+        Assert.Contains("duplicate: 1", onATerminal.Out);
 
         var incident = await Run("incidents", "record", "--pool", "use1-h100", "--kind", "OUTAGE", "--start", "2026-12-01T01:00:00Z", "--units", "2500", "--output", "json");
         var incidentId = incident.Json.GetProperty("incident_id").GetString()!;
@@ -240,6 +246,112 @@ public sealed class CliTests : IAsyncLifetime
         Assert.Contains("use1-h100", stdout.ToString());
         Assert.Equal(16, await CliApp.RunAsync(["pools", "list", "--config", config, "--api-key", "pk_other"], new StringWriter(), new StringWriter(), _ => null));
     }
+
+    [Fact]
+    public async Task ExtraArguments_AreRefused_AndNothingIsReleased()
+    {
+        var contract = await SetUpPoolAndContractAsync();
+        var granted = await Run("allocations", "request", "--contract", contract, "--pool", "use1-h100", "--units", "10", "-o", "json");
+        var id = granted.Json.GetProperty("allocation").GetProperty("allocation_id").GetString()!;
+
+        var refused = await Run("allocations", "release", id, "alc_2");
+
+        Assert.Equal(CliApp.UsageExitCode, refused.Code);
+        Assert.Contains("Unrecognized command or argument 'alc_2'", refused.Err);
+        Assert.Contains("Usage: procurement allocations release ALLOCATION_ID", refused.Err);
+        Assert.Contains("ALLOCATION_STATE_ACTIVE", (await Run("allocations", "get", id, "-o", "json")).Out);
+        // After "--" every word is an argument, even one that looks like an option.
+        Assert.Equal(0, (await Run("allocations", "release", "--", id)).Code);
+    }
+
+    [Theory]
+    [InlineData(new[] { "pools", "list", "--colour", "red" }, "Unrecognized command or argument '--colour'")]
+    [InlineData(new[] { "pools", "lst" }, "Did you mean one of the following?\nlist")]
+    [InlineData(new[] { "allocations", "request", "--contrat", "ctr_1" }, "Did you mean one of the following?\n--contract")]
+    [InlineData(new[] { "frobnicate" }, "Unrecognized command or argument 'frobnicate'")]
+    [InlineData(new[] { "pools", "list", "-o", "yaml" }, "Argument 'yaml' not recognized. Must be one of")]
+    public async Task UsageMistakes_Exit64_WithTheMistakeAndASuggestion(string[] args, string says)
+    {
+        var result = await Run(args);
+
+        Assert.Equal(CliApp.UsageExitCode, result.Code);
+        Assert.Contains(says, result.Err.ReplaceLineEndings("\n"));
+        Assert.StartsWith("error: ", result.Err);
+        Assert.Empty(result.Out);
+    }
+
+    [Fact]
+    public async Task Errors_AreRedOnATerminal_UnlessNoColorIsSet()
+    {
+        var red = await RunAs(_server.OperatorKey, new Terminal(true, true), ["pools", "get", "nope"]);
+        var plain = await RunAs(_server.OperatorKey, new Terminal(true, true), ["pools", "get", "nope"], noColor: "1");
+        var piped = await RunAs(_server.OperatorKey, Terminal.None, ["pools", "get", "nope"]);
+
+        Assert.StartsWith("\u001b[31merror:\u001b[0m NOT_FOUND", red.Err);
+        Assert.StartsWith("error: NOT_FOUND", plain.Err);
+        Assert.StartsWith("error: NOT_FOUND", piped.Err);
+    }
+
+    [Fact]
+    public async Task ResponseFile_SuppliesArguments()
+    {
+        await SetUpPoolAndContractAsync();
+        var file = Path.Combine(_folder, "args.rsp");
+        await File.WriteAllLinesAsync(file, ["pools", "get", "use1-h100", "--output json"]);
+
+        var result = await Run($"@{file}");
+
+        Assert.Equal(0, result.Code);
+        Assert.Equal("use1-h100", result.Json.GetProperty("pool_id").GetString());
+    }
+
+    [Fact]
+    public async Task Completion_SuggestsCommandsVerbsAndOptions()
+    {
+        Assert.Equal(["pools"], Lines((await Run("[suggest:4]", "pool")).Out));
+        var verbs = Lines((await Run("[suggest:7]", "pools s")).Out);
+        Assert.Contains("set-capacity", verbs);
+        Assert.Contains("status", verbs);
+        Assert.DoesNotContain("create", verbs);
+        Assert.Contains("--contract", Lines((await Run("[suggest:25]", "allocations request --con")).Out));
+
+        foreach (var shell in new[] { "bash", "zsh", "pwsh" })
+        {
+            var script = await Run("completion", shell);
+            Assert.Equal(0, script.Code);
+            Assert.Contains("[suggest:", script.Out);
+        }
+        Assert.Equal(CliApp.UsageExitCode, (await Run("completion", "fish")).Code);
+    }
+
+    [Fact]
+    public async Task Completion_InBash_CompletesAVerb()
+    {
+        if (!OperatingSystem.IsLinux() && !OperatingSystem.IsMacOS())
+        {
+            return; // no bash: the script's text is checked by the test above.
+        }
+
+        // `procurement` on PATH, as an installed tool would be, running this build.
+        var bin = Directory.CreateDirectory(Path.Combine(_folder, "bin")).FullName;
+        var launcher = Path.Combine(bin, "procurement");
+        await File.WriteAllTextAsync(launcher, $"#!/bin/sh\nexec dotnet '{Path.Combine(AppContext.BaseDirectory, "procurement.dll")}' \"$@\"\n");
+        File.SetUnixFileMode(launcher, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        var script = Path.Combine(_folder, "completion.bash");
+        await File.WriteAllTextAsync(script, (await Run("completion", "bash")).Out);
+
+        var info = new System.Diagnostics.ProcessStartInfo("/bin/bash") { RedirectStandardOutput = true, RedirectStandardError = true };
+        info.ArgumentList.Add("-c");
+        info.ArgumentList.Add($"source '{script}'; COMP_LINE='procurement pools st'; COMP_POINT=20; COMP_WORDS=(procurement pools st); COMP_CWORD=2; _procurement_complete; echo \"${{COMPREPLY[*]}}\"");
+        info.Environment["PATH"] = $"{bin}:{Environment.GetEnvironmentVariable("PATH")}";
+        using var bash = System.Diagnostics.Process.Start(info)!;
+        var output = await bash.StandardOutput.ReadToEndAsync();
+        await bash.WaitForExitAsync();
+
+        Assert.Equal("status", output.Trim());
+    }
+
+    private static string[] Lines(string text) => text.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
 
     [Fact]
     public async Task Help_IsThereForEveryCommand_WithAnExample()
