@@ -59,7 +59,30 @@ public sealed class ServerCommandTests : IAsyncLifetime
     [InlineData("create", "--role", "customer")]
     [InlineData("create", "--role", "operator", "--tenant", "lab-a")]
     [InlineData("frobnicate")]
+    [InlineData("list", "--colour", "red")]
+    [InlineData("revoke", "key_1", "key_2")]
+    [InlineData("revoke")]
     public async Task Keys_BadUsage_ExitsTwo(params string[] args) => Assert.Equal(2, (await Keys(args)).Code);
+
+    [Fact]
+    public async Task Keys_ATypo_IsRefusedWithASuggestionAndTheUsage()
+    {
+        var (code, _, error) = await Keys("lst");
+
+        Assert.Equal(2, code);
+        Assert.Contains("error: Unrecognized command or argument 'lst'", error);
+        Assert.Contains("Did you mean one of the following?", error);
+        Assert.Contains("Procurement.Server keys list [--db PATH]", error);
+    }
+
+    [Fact]
+    public async Task AdminCommands_Help_IsTheUsage_AndExitsZero()
+    {
+        var output = new StringWriter();
+        Assert.Equal(0, await AdminCommands.RunAsync(["backup", "--help"], output, new StringWriter()));
+        Assert.Contains("Procurement.Server backup --to FILE [--db PATH]", output.ToString());
+        Assert.Equal(2, await AdminCommands.RunAsync(["backup", "--db", "x.db"], new StringWriter(), new StringWriter())); // --to is required
+    }
 
     [Fact]
     [Trait("Category", "SqliteOnly")]

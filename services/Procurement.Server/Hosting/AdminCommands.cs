@@ -1,3 +1,6 @@
+using System.CommandLine;
+using System.CommandLine.Help;
+using System.CommandLine.Invocation;
 using Microsoft.Extensions.Logging.Abstractions;
 using Procurement.Storage;
 using Procurement.Domain.Common;
@@ -9,7 +12,8 @@ namespace Procurement.Server.Hosting;
 /// <summary>
 /// The server program's other commands: <c>keys create|list|revoke</c> and <c>backup</c> (safe while the
 /// server runs on the same database), <c>restore</c> (with the server stopped) and <c>health</c> (a probe
-/// of a running server). Exit codes: 0 done, 1 failed, 2 bad usage.
+/// of a running server). Exit codes: 0 done, 1 failed, 2 bad usage (an unknown option or command, an extra
+/// or missing argument, a bad value). Parsed by System.CommandLine, like the procurement CLI.
 /// </summary>
 public static class AdminCommands
 {
@@ -35,91 +39,143 @@ public static class AdminCommands
         Calls grpc.health.v1.Health/Check; exit 0 when SERVING, 1 otherwise. For container health checks.
         """;
 
-    public static async Task<int> KeysAsync(string[] args, TextWriter output, TextWriter error)
+    public const int UsageExitCode = 2;
+
+    /// <summary>Whether <paramref name="args"/> is one of these commands rather than the server's own arguments.</summary>
+    public static bool Handles(string[] args) => args.FirstOrDefault() is "keys" or "backup" or "restore" or "health";
+
+    public static Task<int> KeysAsync(string[] args, TextWriter output, TextWriter error) => RunAsync(["keys", .. args], output, error);
+
+    public static Task<int> BackupAsync(string[] args, TextWriter output, TextWriter error) => RunAsync(["backup", .. args], output, error);
+
+    public static Task<int> RestoreAsync(string[] args, TextWriter output, TextWriter error) => RunAsync(["restore", .. args], output, error);
+
+    public static Task<int> HealthAsync(string[] args, TextWriter output, TextWriter error) => RunAsync(["health", .. args], output, error);
+
+    /// <summary>Runs <c>keys …</c>, <c>backup …</c>, <c>restore …</c> or <c>health …</c>.</summary>
+    public static async Task<int> RunAsync(string[] args, TextWriter output, TextWriter error)
     {
-        var (positional, options) = Parse(args);
-        if (positional.Count == 0 || options.ContainsKey("help"))
+        var db = new Option<string>("--db") { HelpName = "PATH", DefaultValueFactory = _ => ServerOptions.DefaultDatabasePath };
+        var role = new Option<string>("--role") { Required = true, HelpName = "operator|customer|meter" };
+        var tenant = new Option<string>("--tenant") { HelpName = "TENANT" };
+        var label = new Option<string>("--label") { HelpName = "TEXT" };
+        var keyId = new Argument<string>("KEY_ID");
+        var to = new Option<string>("--to") { Required = true, HelpName = "FILE" };
+        var from = new Option<string>("--from") { Required = true, HelpName = "FILE" };
+        var force = new Option<bool>("--force");
+        var url = new Option<string>("--url") { HelpName = "URL", DefaultValueFactory = _ => ServerOptions.DefaultUrl };
+
+        var create = new Command("create", "Create a key; it is printed once.") { role, tenant, label, db };
+        create.SetAction((r, _) => CreateKeyAsync(r.GetValue(db)!, r.GetValue(role)!, r.GetValue(tenant), r.GetValue(label), output, error));
+        var list = new Command("list", "List keys (ids, roles, tenants, labels, created and revoked times).") { db };
+        list.SetAction((r, _) => ListKeysAsync(r.GetValue(db)!, output));
+        var revoke = new Command("revoke", "Revoke a key by its id.") { keyId, db };
+        revoke.SetAction((r, _) => RevokeKeyAsync(r.GetValue(db)!, r.GetValue(keyId)!, output, error));
+        var backup = new Command("backup", "Copy the live SQLite database with the online backup API.") { to, db };
+        backup.SetAction((r, _) => BackupToAsync(r.GetValue(db)!, r.GetValue(to)!, output, error));
+        var restore = new Command("restore", "Write a backup into the database file (server stopped).") { from, db, force };
+        restore.SetAction((r, _) => RestoreFromAsync(r.GetValue(db)!, r.GetValue(from)!, r.GetValue(force), output, error));
+        var health = new Command("health", "Exit 0 when the server at --url answers SERVING.") { url };
+        health.SetAction((r, _) => CheckHealthAsync(r.GetValue(url)!, output, error));
+        var root = new RootCommand("Procurement.Server's operator commands") { new Command("keys", "Create, list and revoke API keys.") { create, list, revoke }, backup, restore, health };
+
+        var parsed = root.Parse(args);
+        var usage = args.FirstOrDefault() switch { "keys" => KeysUsage, "health" => HealthUsage, _ => BackupUsage };
+        if (parsed.Action is HelpAction)
         {
-            await error.WriteLineAsync(KeysUsage);
-            return 2;
+            await output.WriteLineAsync(usage);
+            return 0;
         }
 
-        await using var handle = OpenStore(options);
-        var keys = new ApiKeys(handle.Store, TimeProvider.System);
-        switch (positional[0])
+        if (parsed.Errors.Count > 0)
         {
-            case "create":
-                if (!RoleNames.TryParse(options.GetValueOrDefault("role"), out var role))
-                {
-                    await error.WriteLineAsync("--role must be operator, customer or meter.\n" + KeysUsage);
-                    return 2;
-                }
+            foreach (var e in parsed.Errors.Where(e => parsed.Errors.Count == 1 || e.Message != "Required command was not provided."))
+            {
+                await error.WriteLineAsync($"error: {e.Message}");
+            }
 
-                var tenant = options.GetValueOrDefault("tenant");
-                if (role == Role.Customer && !Identifiers.IsTenantId(tenant))
-                {
-                    await error.WriteLineAsync("--tenant is required for a customer key: 1..64 characters of [a-z0-9-], starting with a letter.");
-                    return 2;
-                }
+            var typos = new StringWriter();
+            if (parsed.Action is ParseErrorAction errorAction)
+            {
+                (errorAction.ShowHelp, errorAction.ShowTypoCorrections) = (false, true);
+            }
 
-                if (role != Role.Customer && tenant is not null)
-                {
-                    await error.WriteLineAsync("--tenant applies to customer keys only.");
-                    return 2;
-                }
-
-                var (record, key) = await keys.CreateAsync(role, tenant, options.GetValueOrDefault("label"), CancellationToken.None);
-                await output.WriteLineAsync($"created {record.Role} key {record.Id}{(record.TenantId is null ? "" : $" for tenant {record.TenantId}")}; it is shown once:");
-                await output.WriteLineAsync(key);
-                return 0;
-
-            case "list":
-                await output.WriteLineAsync($"{"ID",-18} {"ROLE",-9} {"TENANT",-20} {"CREATED",-25} {"REVOKED",-25} LABEL");
-                foreach (var k in await keys.ListAsync(CancellationToken.None))
-                {
-                    await output.WriteLineAsync($"{k.Id,-18} {k.Role,-9} {k.TenantId ?? "-",-20} {k.CreatedAt:O} {(k.RevokedAt is { } r ? r.ToString("O") : "-"),-25} {k.Label}");
-                }
-
-                return 0;
-
-            case "revoke" when positional.Count == 2:
-                if (await keys.RevokeAsync(positional[1], CancellationToken.None))
-                {
-                    await output.WriteLineAsync($"revoked {positional[1]}");
-                    return 0;
-                }
-
-                await error.WriteLineAsync($"no live key with id '{positional[1]}'");
-                return 1;
-
-            default:
-                await error.WriteLineAsync(KeysUsage);
-                return 2;
+            await parsed.InvokeAsync(new InvocationConfiguration { Output = typos, Error = typos });
+            var suggestion = typos.ToString().ReplaceLineEndings("\n").Split('\n').SkipWhile(l => !l.Contains("Did you mean", StringComparison.Ordinal)).TakeWhile(l => l.Length > 0);
+            await error.WriteLineAsync(string.Join("\n", suggestion.Append(usage)));
+            return UsageExitCode;
         }
+
+        return await parsed.InvokeAsync(new InvocationConfiguration { Output = output, Error = error, EnableDefaultExceptionHandler = false });
     }
 
-    public static async Task<int> BackupAsync(string[] args, TextWriter output, TextWriter error)
+    private static async Task<int> CreateKeyAsync(string db, string roleName, string? tenant, string? label, TextWriter output, TextWriter error)
     {
-        var (_, options) = Parse(args);
-        if (!options.TryGetValue("to", out var destination) || string.IsNullOrEmpty(destination))
+        if (!RoleNames.TryParse(roleName, out var role))
         {
-            await error.WriteLineAsync(BackupUsage);
-            return 2;
+            await error.WriteLineAsync("--role must be operator, customer or meter.\n" + KeysUsage);
+            return UsageExitCode;
         }
 
+        if (role == Role.Customer && !Identifiers.IsTenantId(tenant))
+        {
+            await error.WriteLineAsync("--tenant is required for a customer key: 1..64 characters of [a-z0-9-], starting with a letter.");
+            return UsageExitCode;
+        }
+
+        if (role != Role.Customer && tenant is not null)
+        {
+            await error.WriteLineAsync("--tenant applies to customer keys only.");
+            return UsageExitCode;
+        }
+
+        await using var handle = OpenStore(db);
+        var (record, key) = await new ApiKeys(handle.Store, TimeProvider.System).CreateAsync(role, tenant, label, CancellationToken.None);
+        await output.WriteLineAsync($"created {record.Role} key {record.Id}{(record.TenantId is null ? "" : $" for tenant {record.TenantId}")}; it is shown once:");
+        await output.WriteLineAsync(key);
+        return 0;
+    }
+
+    private static async Task<int> ListKeysAsync(string db, TextWriter output)
+    {
+        await using var handle = OpenStore(db);
+        await output.WriteLineAsync($"{"ID",-18} {"ROLE",-9} {"TENANT",-20} {"CREATED",-25} {"REVOKED",-25} LABEL");
+        foreach (var k in await new ApiKeys(handle.Store, TimeProvider.System).ListAsync(CancellationToken.None))
+        {
+            await output.WriteLineAsync($"{k.Id,-18} {k.Role,-9} {k.TenantId ?? "-",-20} {k.CreatedAt:O} {(k.RevokedAt is { } r ? r.ToString("O") : "-"),-25} {k.Label}");
+        }
+
+        return 0;
+    }
+
+    private static async Task<int> RevokeKeyAsync(string db, string id, TextWriter output, TextWriter error)
+    {
+        await using var handle = OpenStore(db);
+        if (await new ApiKeys(handle.Store, TimeProvider.System).RevokeAsync(id, CancellationToken.None))
+        {
+            await output.WriteLineAsync($"revoked {id}");
+            return 0;
+        }
+
+        await error.WriteLineAsync($"no live key with id '{id}'");
+        return 1;
+    }
+
+    private static async Task<int> BackupToAsync(string db, string destination, TextWriter output, TextWriter error)
+    {
         if (File.Exists(destination))
         {
             await error.WriteLineAsync($"'{destination}' exists; choose a new file.");
             return 1;
         }
 
-        if (StoreFactory.IsPostgres(options.GetValueOrDefault("db") ?? ""))
+        if (StoreFactory.IsPostgres(db))
         {
             await error.WriteLineAsync("backup and restore are for the SQLite file; back up PostgreSQL with pg_dump or your platform's snapshots.");
-            return 2;
+            return UsageExitCode;
         }
 
-        var database = new SqliteDatabase(options.GetValueOrDefault("db") ?? ServerOptions.DefaultDatabasePath);
+        var database = new SqliteDatabase(db);
         if (!File.Exists(database.Path))
         {
             await error.WriteLineAsync($"no database at '{database.Path}'");
@@ -131,28 +187,20 @@ public static class AdminCommands
         return 0;
     }
 
-    public static async Task<int> RestoreAsync(string[] args, TextWriter output, TextWriter error)
+    private static async Task<int> RestoreFromAsync(string db, string source, bool force, TextWriter output, TextWriter error)
     {
-        var (_, options) = Parse(args);
-        if (!options.TryGetValue("from", out var source) || string.IsNullOrEmpty(source))
-        {
-            await error.WriteLineAsync(BackupUsage);
-            return 2;
-        }
-
         if (!File.Exists(source))
         {
             await error.WriteLineAsync($"no backup at '{source}'");
             return 1;
         }
 
-        var target = new SqliteDatabase(options.GetValueOrDefault("db") ?? ServerOptions.DefaultDatabasePath);
-        if (File.Exists(target.Path) && !options.ContainsKey("force"))
+        var target = new SqliteDatabase(db);
+        if (File.Exists(target.Path) && !force)
         {
             await error.WriteLineAsync($"'{target.Path}' exists; stop the server and pass --force to replace it.");
             return 1;
         }
-
         var check = SqliteDatabase.IntegrityCheck(source);
         if (check != "ok")
         {
@@ -170,10 +218,8 @@ public static class AdminCommands
         return 0;
     }
 
-    public static async Task<int> HealthAsync(string[] args, TextWriter output, TextWriter error)
+    private static async Task<int> CheckHealthAsync(string url, TextWriter output, TextWriter error)
     {
-        var (_, options) = Parse(args);
-        var url = options.GetValueOrDefault("url") ?? ServerOptions.DefaultUrl;
         try
         {
             using var channel = Grpc.Net.Client.GrpcChannel.ForAddress(url);
@@ -189,8 +235,8 @@ public static class AdminCommands
         }
     }
 
-    private static StoreHandle OpenStore(IReadOnlyDictionary<string, string> options) =>
-        new(StoreFactory.Create(options.GetValueOrDefault("db") ?? ServerOptions.DefaultDatabasePath, TimeProvider.System, NullLoggerFactory.Instance));
+    private static StoreHandle OpenStore(string db) =>
+        new(StoreFactory.Create(db, TimeProvider.System, NullLoggerFactory.Instance));
 
     /// <summary>Disposes whichever provider was opened.</summary>
     private sealed class StoreHandle(IProcurementStore store) : IAsyncDisposable
@@ -198,38 +244,5 @@ public static class AdminCommands
         public IProcurementStore Store => store;
 
         public ValueTask DisposeAsync() => store is IAsyncDisposable d ? d.DisposeAsync() : ValueTask.CompletedTask;
-    }
-
-    /// <summary>`--name value` pairs (and a bare `--help`) plus positional words.</summary>
-    private static (List<string> Positional, Dictionary<string, string> Options) Parse(string[] args)
-    {
-        var positional = new List<string>();
-        var options = new Dictionary<string, string>(StringComparer.Ordinal);
-        for (var i = 0; i < args.Length; i++)
-        {
-            if (args[i].StartsWith("--", StringComparison.Ordinal))
-            {
-                var name = args[i][2..];
-                var eq = name.IndexOf('=', StringComparison.Ordinal);
-                if (eq > 0)
-                {
-                    options[name[..eq]] = name[(eq + 1)..];
-                }
-                else if (i + 1 < args.Length && !args[i + 1].StartsWith("--", StringComparison.Ordinal))
-                {
-                    options[name] = args[++i];
-                }
-                else
-                {
-                    options[name] = "";
-                }
-            }
-            else
-            {
-                positional.Add(args[i]);
-            }
-        }
-
-        return (positional, options);
     }
 }
