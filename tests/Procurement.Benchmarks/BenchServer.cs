@@ -61,6 +61,9 @@ public sealed class BenchServer : IAsyncDisposable
             "--Procurement:WriterReportInterval=00:00:02", "--Logging:LogLevel:Procurement.Server.Hosting.WriterReport=Information",
             // Metrics on, as a provider runs it: every instrument published on a scrape port of its own.
             $"--Procurement:Telemetry:PrometheusPort={MetricsPort}",
+            // No cap on the bench key's calls in flight: an open-loop latency row must measure how long a
+            // request waits through a stall, and fair use would shed the requests that pile up behind it.
+            "--Procurement:FairUse:Operator:ConcurrentCalls=0",
         })
         {
             info.ArgumentList.Add(a);
