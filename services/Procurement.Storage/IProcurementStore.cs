@@ -100,6 +100,8 @@ public interface IStoreSession
 
     BillingRepository Billing { get; }
 
+    UsageTotalsRepository Totals { get; }
+
     /// <summary>
     /// Holds <paramref name="poolIds"/> for this unit: no other writer decides about them until it
     /// commits. Returns true when rows the unit read before the call may have changed since (read
@@ -199,6 +201,7 @@ public class StoreSession(DbScope db, StorageInstruments? instruments = null) : 
     private IndexValueRepository? _indexValues;
     private IncidentRepository? _incidents;
     private BillingRepository? _billing;
+    private UsageTotalsRepository? _totals;
     private List<Action>? _committed;
     private object? _poolViews;
 
@@ -250,6 +253,8 @@ public class StoreSession(DbScope db, StorageInstruments? instruments = null) : 
     public IncidentRepository Incidents => _incidents ??= new(Db);
 
     public BillingRepository Billing => _billing ??= new(Db);
+
+    public UsageTotalsRepository Totals => _totals ??= new(Db);
 
     public KeptPoolViews<TView>? PoolViews<TView>() where TView : class =>
         Db.Cache is not { } cache ? null : _poolViews as KeptPoolViews<TView> ?? (KeptPoolViews<TView>)(_poolViews = new KeptPoolViews<TView>(cache));

@@ -101,10 +101,18 @@ public sealed class BenchServer : IAsyncDisposable
         throw new TimeoutException("the server did not become healthy");
     }
 
+    /// <summary>The server's resident memory now (VmRSS), in MiB.</summary>
+    public double MemoryMiB() => StatusMiB("VmRSS:");
+
+    /// <summary>Starts the peak (<see cref="PeakMemoryMiB"/>) again from the resident memory now.</summary>
+    public void ResetPeakMemory() => File.WriteAllText($"/proc/{_process!.Id}/clear_refs", "5");
+
     /// <summary>The server's peak resident memory (VmHWM), in MiB.</summary>
-    public double PeakMemoryMiB()
+    public double PeakMemoryMiB() => StatusMiB("VmHWM:");
+
+    private double StatusMiB(string field)
     {
-        var status = File.ReadAllLines($"/proc/{_process!.Id}/status").First(l => l.StartsWith("VmHWM:", StringComparison.Ordinal));
+        var status = File.ReadAllLines($"/proc/{_process!.Id}/status").First(l => l.StartsWith(field, StringComparison.Ordinal));
         return long.Parse(status.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], System.Globalization.CultureInfo.InvariantCulture) / 1024.0;
     }
 

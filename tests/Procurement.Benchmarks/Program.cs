@@ -220,19 +220,21 @@ if (postgres is not null)
     rows.Add(("PostgreSQL, 2 replicas: ReportUsage samples, 4 streams", Rate(ingestedTwo, "samples/s"), Rate(ingestedOne, "samples/s, 1 replica"), Ratio(ingestedTwo, ingestedOne), "report"));
 }
 
-// 4. Statement cost by number of allocation intervals in the month (10 usage samples each).
+// 4. Statement and SLA report cost by number of allocation intervals in the month (10 usage samples each).
 var statementTimes = new List<(long Intervals, double Ms)>();
 foreach (var intervals in new long[] { 10_000, 100_000, 1_000_000 }.Where(n => n <= maxIntervals && Runs("statement")))
 {
-    var (ms, memory) = await StatementCostAsync(dll, work, intervals);
-    statementTimes.Add((intervals, ms));
-    rows.Add(($"GetStatement, {intervals:N0} intervals, {intervals * 10:N0} samples", $"{ms:F0} ms", $"peak RSS {memory:F0} MiB", "", intervals == 100_000 ? "≤ 1,000 ms" : "linear"));
+    var cost = await StatementCostAsync(dll, work, intervals);
+    statementTimes.Add((intervals, cost.StatementMs));
+    rows.Add(($"GetStatement, {intervals:N0} intervals, {intervals * 10:N0} samples", $"{cost.StatementMs:F1} ms",
+        $"peak RSS {cost.PeakAboveMiB:F0} MiB above the {cost.BeforeMiB:F0} MiB before; first fold of the month {cost.FoldSeconds:F1} s", "", "≤ 50 ms, ≤ 50 MiB above"));
+    rows.Add(($"GetSlaReport, {intervals:N0} intervals", $"{cost.SlaMs:F1} ms", "", "", "≤ 50 ms"));
 }
 
 if (statementTimes.Count >= 2)
 {
     var growth = string.Join(", ", statementTimes.Zip(statementTimes.Skip(1)).Select(p => $"×{p.Second.Ms / p.First.Ms:F1} for ×{p.Second.Intervals / p.First.Intervals}"));
-    rows.Add(("GetStatement growth", growth, "", "", "no faster than linear"));
+    rows.Add(("GetStatement growth", growth, "", "", "constant"));
 }
 
 var table = PerformanceDoc.Table(rows, $"{Environment.ProcessorCount} cores, {Environment.OSVersion}, .NET {Environment.Version}; {seconds} s per throughput measure",
@@ -646,7 +648,7 @@ static async Task<double> IngestionAsync(List<ProcurementClient> clients, string
     return perStream * streams / watch.Elapsed.TotalSeconds;
 }
 
-static async Task<(double Ms, double PeakMiB)> StatementCostAsync(string dll, string work, long intervals)
+static async Task<StatementCost> StatementCostAsync(string dll, string work, long intervals)
 {
     var db = Path.Combine(work, $"statement-{intervals}.db");
     string contract;
@@ -660,7 +662,8 @@ static async Task<(double Ms, double PeakMiB)> StatementCostAsync(string dll, st
         await setup.StopAsync();
     }
 
-    // Last month's history, written straight into the file (the API would take hours to make a million intervals).
+    // Last month's history, written straight into the file (the API would take hours to make a million
+    // intervals), with the busy seconds counted into the month as ingestion counts them.
     using (var connection = new SqliteConnection($"Data Source={db};Pooling=False"))
     {
         connection.Open();
@@ -708,14 +711,43 @@ static async Task<(double Ms, double PeakMiB)> StatementCostAsync(string dll, st
             }
         }
 
+        using var busy = connection.CreateCommand();
+        busy.Transaction = tx;
+        busy.CommandText = "INSERT INTO usage_totals (contract_id, pool_id, month_start_ms, busy_gpu_seconds) VALUES ($c, 'p', $m, $b)";
+        busy.Parameters.AddWithValue("$c", contract);
+        busy.Parameters.AddWithValue("$m", monthStart.ToUnixTimeMilliseconds());
+        busy.Parameters.AddWithValue("$b", intervals * 10);
+        busy.ExecuteNonQuery();
         tx.Commit();
     }
 
-    await using var server = await BenchServer.StartAsync(dll, db);
+    // The server folds the month it finds (as after an upgrade) on its first pass; the calls are timed after it.
+    await using var server = await BenchServer.StartAsync(dll, db, "--Procurement:FoldInterval=00:00:01");
+    var fold = Stopwatch.StartNew();
+    using (var marks = new SqliteConnection($"Data Source={db};Mode=ReadOnly;Pooling=False"))
+    {
+        marks.Open();
+        while (ScalarLong(marks, "SELECT COALESCE(MAX(folded_to_ms), 0) FROM pool_fold_marks") < monthStart.AddMonths(1).ToUnixTimeMilliseconds())
+        {
+            if (fold.Elapsed > TimeSpan.FromMinutes(10))
+            {
+                throw new TimeoutException("the server did not fold last month within 10 minutes");
+            }
+
+            await Task.Delay(100);
+        }
+    }
+
+    var foldSeconds = fold.Elapsed.TotalSeconds;
     using var reader = ProcurementClient.Create(new ProcurementClientOptions { Endpoint = server.Endpoint, ApiKey = server.Key, AttemptTimeout = TimeSpan.FromMinutes(5), TotalTimeout = TimeSpan.FromMinutes(10) });
     await reader.Contracts.GetStatementAsync(contract, monthStart.Year, monthStart.Month); // warm up
+    await reader.Sla.GetReportAsync(contract, monthStart.Year, monthStart.Month);
+    await Task.Delay(TimeSpan.FromSeconds(1));
+    var before = server.MemoryMiB();
+    server.ResetPeakMemory();
     var times = new List<double>();
-    for (var i = 0; i < 3; i++)
+    var slaTimes = new List<double>();
+    for (var i = 0; i < 5; i++)
     {
         var watch = Stopwatch.StartNew();
         var statement = await reader.Contracts.GetStatementAsync(contract, monthStart.Year, monthStart.Month);
@@ -724,10 +756,24 @@ static async Task<(double Ms, double PeakMiB)> StatementCostAsync(string dll, st
         {
             throw new InvalidOperationException("last month should be closed");
         }
+
+        watch.Restart();
+        await reader.Sla.GetReportAsync(contract, monthStart.Year, monthStart.Month);
+        slaTimes.Add(watch.Elapsed.TotalMilliseconds);
     }
 
-    return (times.Order().ElementAt(1), server.PeakMemoryMiB());
+    return new StatementCost(times.Order().ElementAt(2), slaTimes.Order().ElementAt(2), before, server.PeakMemoryMiB() - before, foldSeconds);
 }
+
+static long ScalarLong(SqliteConnection connection, string sql)
+{
+    using var command = connection.CreateCommand();
+    command.CommandText = sql;
+    return Convert.ToInt64(command.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture);
+}
+
+/// <summary>Median times of five calls each; the server's resident memory before them and its peak above it during them.</summary>
+internal sealed record StatementCost(double StatementMs, double SlaMs, double BeforeMiB, double PeakAboveMiB, double FoldSeconds);
 
 /// <summary>One open-loop latency run: percentiles in ms, requests over 100 ms of all requests, the rate offered.</summary>
 internal sealed record Latency(double P50, double P99, double P999, int Over100Ms, int Requests, double Offered, double? ProbeMaxMs = null, int? ProbeOver30Ms = null)

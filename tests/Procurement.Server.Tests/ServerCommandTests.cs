@@ -76,6 +76,35 @@ public sealed class ServerCommandTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task StatementsVerify_ComparesTheServedStatementWithOneRecomputedFromTheHistory()
+    {
+        await Fixtures.CreatePoolsAsync(_server, h100Capacity: 100, h200Capacity: 50);
+        var contract = await Fixtures.CreateActiveContractAsync(_server, "lab-a", Fixtures.H100Terms(ServerHarness.DefaultNow, reserved: 10, burst: 20));
+        await _server.OperatorAllocations.RequestAllocationAsync(new RequestAllocationRequest
+        {
+            RequestId = Rpc.NewRequestId(), ContractId = contract.ContractId, PoolId = Fixtures.H100, Units = 15,
+        });
+        _server.Clock.Advance(TimeSpan.FromDays(1));
+        await _server.Services.GetRequiredService<UsageFolder>().FoldOnceAsync(CancellationToken.None);
+
+        var (code, output, error) = await Run("statements", "verify", "--contract", contract.ContractId, "--month", "2026-03", "--db", _server.Database);
+        Assert.True(code == 0, error);
+        Assert.StartsWith($"identical: {contract.ContractId} 2026-03, total ", output);
+
+        Assert.Equal(1, (await Run("statements", "verify", "--contract", "ctr_missing", "--month", "2026-03", "--db", _server.Database)).Code);
+        Assert.Equal(2, (await Run("statements", "verify", "--contract", contract.ContractId, "--month", "2026-13", "--db", _server.Database)).Code);
+        Assert.Equal(2, (await Run("statements", "verify", "--month", "2026-03", "--db", _server.Database)).Code); // --contract is required
+    }
+
+    private static async Task<(int Code, string Out, string Err)> Run(params string[] args)
+    {
+        var output = new StringWriter();
+        var error = new StringWriter();
+        var code = await AdminCommands.RunAsync(args, output, error);
+        return (code, output.ToString(), error.ToString());
+    }
+
+    [Fact]
     public async Task AdminCommands_Help_IsTheUsage_AndExitsZero()
     {
         var output = new StringWriter();

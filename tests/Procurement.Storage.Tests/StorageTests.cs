@@ -3,6 +3,7 @@ using Microsoft.Data.Sqlite;
 using Procurement.Storage;
 using Procurement.Storage.Repositories;
 using Procurement.Storage.Sqlite;
+using Procurement.TestSupport;
 
 namespace Procurement.Storage.Tests;
 
@@ -106,6 +107,48 @@ public sealed class StorageTests
 
         using var upgraded = file.Upgrade();
         Assert.Equal(("ctr_1", "p1"), upgraded.QuerySingle<(string, string)>("SELECT contract_id, pool_id FROM usage_samples WHERE sample_id = 's1'"));
+    }
+
+    [Fact]
+    public void UpgradingASqliteFile_CountsTheStoredSamplesBusySecondsIntoTheMonthsTheirWindowsStartIn()
+    {
+        var march = new DateTimeOffset(2026, 3, 1, 0, 0, 0, TimeSpan.Zero).ToUnixTimeMilliseconds();
+        var april = new DateTimeOffset(2026, 4, 1, 0, 0, 0, TimeSpan.Zero).ToUnixTimeMilliseconds();
+        using var file = new OlderFile(lastMigration: 9, OneActiveAllocation + $"""
+            INSERT INTO usage_samples (source, sample_id, allocation_id, contract_id, pool_id, window_start_ms, window_end_ms, busy_gpu_seconds, received_at_ms)
+              VALUES ('m', 's1', 'alc_1', 'ctr_1', 'p1', {march}, {march + 1000}, 3, 0),
+                     ('m', 's2', 'alc_1', 'ctr_1', 'p1', {april - 1}, {april + 999}, 4, 0),
+                     ('m', 's3', 'alc_1', 'ctr_1', 'p1', {april}, {april + 1000}, 5, 0);
+            """);
+
+        using var upgraded = file.Upgrade();
+        var totals = upgraded.Query<(long MonthStartMs, long Busy)>("SELECT month_start_ms, busy_gpu_seconds FROM usage_totals WHERE contract_id = 'ctr_1' AND pool_id = 'p1' ORDER BY month_start_ms").ToList();
+        Assert.Equal([(march, 7L), (april, 5L)], totals);
+    }
+
+    [SkippableFact]
+    public async Task UpgradingAPostgresDatabase_CountsTheStoredSamplesBusySecondsIntoTheMonthsTheirWindowsStartIn()
+    {
+        Skip.IfNot(ServerHarness.OnPostgres, "PROCUREMENT_TEST_POSTGRES is not set (no PostgreSQL cluster)");
+        var march = new DateTimeOffset(2026, 3, 1, 0, 0, 0, TimeSpan.Zero).ToUnixTimeMilliseconds();
+        var april = new DateTimeOffset(2026, 4, 1, 0, 0, 0, TimeSpan.Zero).ToUnixTimeMilliseconds();
+        await using var connection = new Npgsql.NpgsqlConnection(await ServerHarness.CreatePostgresDatabaseAsync());
+        await connection.OpenAsync();
+        foreach (var (version, _, sql) in MigrationScripts.Load("Postgres").Where(m => m.Version <= 9))
+        {
+            await connection.ExecuteAsync(sql);
+        }
+
+        await connection.ExecuteAsync(OneActiveAllocation + $"""
+            INSERT INTO usage_samples (source, sample_id, allocation_id, contract_id, pool_id, window_start_ms, window_end_ms, busy_gpu_seconds, received_at_ms)
+              VALUES ('m', 's1', 'alc_1', 'ctr_1', 'p1', {march}, {march + 1000}, 3, 0),
+                     ('m', 's2', 'alc_1', 'ctr_1', 'p1', {april - 1}, {april + 999}, 4, 0),
+                     ('m', 's3', 'alc_1', 'ctr_1', 'p1', {april}, {april + 1000}, 5, 0);
+            """);
+        await connection.ExecuteAsync(MigrationScripts.Load("Postgres").Single(m => m.Version == 10).Sql);
+
+        var totals = (await connection.QueryAsync<(long MonthStartMs, long Busy)>("SELECT month_start_ms, busy_gpu_seconds FROM usage_totals WHERE contract_id = 'ctr_1' AND pool_id = 'p1' ORDER BY month_start_ms")).ToList();
+        Assert.Equal([(march, 7L), (april, 5L)], totals);
     }
 
     [Fact]

@@ -28,10 +28,34 @@ public static class UsageIntegrals
         return ticks / TicksPerHour;
     }
 
+    /// <summary>Σ units × ticks of the intervals clipped to [from, to), exact.</summary>
+    public static Int128 GpuTicks(IEnumerable<HeldInterval> intervals, DateTimeOffset from, DateTimeOffset to)
+    {
+        Int128 ticks = 0;
+        foreach (var i in intervals)
+        {
+            var s = i.Start > from ? i.Start : from;
+            var e = i.End < to ? i.End : to;
+            if (e > s)
+            {
+                ticks += (Int128)i.Units * (e - s).Ticks;
+            }
+        }
+
+        return ticks;
+    }
+
     /// <summary>
     /// One contract's GPU-hours in one pool split at each instant: guaranteed = min(U(t), R), burst = the rest.
     /// </summary>
     public static (decimal Guaranteed, decimal Burst) Split(IEnumerable<HeldInterval> intervals, long reserved, DateTimeOffset from, DateTimeOffset to)
+    {
+        var (guaranteed, burst) = SplitTicks(intervals, reserved, from, to);
+        return ((decimal)guaranteed / TicksPerHour, (decimal)burst / TicksPerHour);
+    }
+
+    /// <summary><see cref="Split"/> in unit-ticks, exact: parts of a period computed apart add up to the whole.</summary>
+    public static (Int128 Guaranteed, Int128 Burst) SplitTicks(IEnumerable<HeldInterval> intervals, long reserved, DateTimeOffset from, DateTimeOffset to)
     {
         // Changes of the held units as (UTC ticks, delta), sorted by time; integer sums are exact and
         // Int128 cannot overflow (units × ticks of a whole term fits in 2^80).
@@ -66,8 +90,11 @@ public static class UsageIntegrals
             }
         }
 
-        return ((decimal)guaranteed / TicksPerHour, (decimal)burst / TicksPerHour);
+        return (guaranteed, burst);
     }
+
+    /// <summary>Unit-ticks as GPU-hours.</summary>
+    public static decimal Hours(Int128 unitTicks) => (decimal)unitTicks / TicksPerHour;
 
     /// <summary>∫ capacity dt over [from, to), in GPU-hours, from the capacity history (ordered by time).</summary>
     public static decimal CapacityHours(IReadOnlyList<CapacityPoint> history, DateTimeOffset from, DateTimeOffset to)

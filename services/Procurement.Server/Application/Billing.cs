@@ -47,6 +47,17 @@ public static class Billing
                 [new FieldViolation("month", "must be a month that has begun")]);
         }
 
+        var (version, from, end) = Window(contract, month);
+        var to = Instants.Max(from, Instants.Min(end, now));
+        return new BillingPeriod(contract, version, month, from, to, now < end);
+    }
+
+    /// <summary>
+    /// The terms version a month is billed on and the part of the month the contract's term covers:
+    /// from max(month start, term start) to min(month end, term end, termination).
+    /// </summary>
+    public static (ContractVersion Version, DateTimeOffset From, DateTimeOffset End) Window(Contract contract, BillingMonth month)
+    {
         var termStart = contract.Versions[0].Terms.StartTime;
         var version = contract.VersionAt(Instants.Max(month.Start, termStart));
         var termEnd = version.Terms.EndTime;
@@ -55,10 +66,7 @@ public static class Billing
             termEnd = terminated; // a terminated contract commits to nothing after its termination
         }
 
-        var from = Instants.Max(month.Start, termStart);
-        var end = Instants.Min(month.End, termEnd);
-        var to = Instants.Max(from, Instants.Min(end, now));
-        return new BillingPeriod(contract, version, month, from, to, now < end);
+        return (version, Instants.Max(month.Start, termStart), Instants.Min(month.End, termEnd));
     }
 
     public static async Task<UptimeResult> SlaAsync(IStoreSession s, BillingPeriod p)
@@ -74,24 +82,26 @@ public static class Billing
         return UptimeCalculator.Compute(p.Version.Terms.Sla, pools, p.From, p.To);
     }
 
-    public static async Task<StatementComputation> StatementAsync(IStoreSession s, BillingPeriod p, DateTimeOffset now)
+    /// <summary>
+    /// The month's statement. Usage comes from the folded per-month totals plus what is held after
+    /// each pool's fold mark (<see cref="UsageTotals"/>); with <paramref name="recompute"/>, from every
+    /// allocation interval and sample of the period instead (the verifier). Both give the same bytes.
+    /// </summary>
+    public static async Task<StatementComputation> StatementAsync(IStoreSession s, BillingPeriod p, DateTimeOffset now, bool recompute = false)
     {
         var terms = p.Version.Terms;
-        var intervals = await s.Billing.ContractIntervalsAsync(p.Contract.Id, p.From, p.To, now);
-        var poolIds = terms.Entitlements.Select(e => e.PoolId).Concat(intervals.Select(i => i.PoolId)).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToList();
+        var usage = (recompute ? null : await UsageTotals.PeriodUsageAsync(s, p, now)) ?? await UsageTotals.RecomputeAsync(s, p, now);
         var monthSoFar = Instants.Min(p.Month.End, now);
         var periodHours = (decimal)(p.To - p.From).Ticks / TimeSpan.TicksPerHour;
         var pools = new List<PoolUsageFacts>();
-        foreach (var poolId in poolIds)
+        foreach (var u in usage)
         {
-            var pool = await s.Pools.GetAsync(poolId) ?? throw new InvalidOperationException($"Pool {poolId} is referenced but missing.");
-            var reserved = terms.ReservedUnits(poolId);
-            var (guaranteed, burst) = UsageIntegrals.Split(intervals.Where(i => i.PoolId == poolId).Select(i => i.Interval), reserved, p.From, p.To);
-            var capacityHours = UsageIntegrals.CapacityHours(await s.Billing.CapacityHistoryAsync(poolId), p.Month.Start, monthSoFar);
-            decimal? utilization = capacityHours == 0 ? null
-                : await s.Billing.PoolAllocatedGpuHoursAsync(poolId, p.Month.Start, monthSoFar, now) / capacityHours;
-            pools.Add(new PoolUsageFacts(poolId, pool.AcceleratorType, reserved, guaranteed, burst, reserved * periodHours, utilization,
-                await s.Billing.BusySecondsAsync(p.Contract.Id, poolId, p.From, p.To) / 3600m));
+            var pool = await s.Pools.GetAsync(u.PoolId) ?? throw new InvalidOperationException($"Pool {u.PoolId} is referenced but missing.");
+            var reserved = terms.ReservedUnits(u.PoolId);
+            var capacityHours = UsageIntegrals.CapacityHours(await s.Billing.CapacityHistoryAsync(u.PoolId), p.Month.Start, monthSoFar);
+            decimal? utilization = capacityHours == 0 ? null : u.PoolAllocatedUnitMs / 3_600_000m / capacityHours;
+            pools.Add(new PoolUsageFacts(u.PoolId, pool.AcceleratorType, reserved, UsageIntegrals.Hours(u.Guaranteed), UsageIntegrals.Hours(u.Burst),
+                reserved * periodHours, utilization, u.BusyGpuSeconds / 3600m));
         }
 
         var totalHours = pools.Sum(x => x.GpuHours);
@@ -99,13 +109,13 @@ public static class Billing
         var metrics = new UtilizationMetrics(
             reservedHours == 0 ? null : pools.Sum(x => x.GuaranteedGpuHours) / reservedHours,
             totalHours == 0 ? null : pools.Where(x => x.PoolUtilization is not null).Sum(x => x.PoolUtilization!.Value * x.GpuHours) / totalHours);
-        var usage = pools.GroupBy(x => x.AcceleratorType)
+        var quantities = pools.GroupBy(x => x.AcceleratorType)
             .Select(g => new UsageQuantity(g.Key, g.Sum(x => x.GpuHours), g.Sum(x => x.GuaranteedGpuHours), g.Sum(x => x.BurstGpuHours)))
             .ToList();
         // The index is read at the period's start: for a term that starts mid-month, the term's start.
         var index = terms.IndexLinkage is { } linkage ? (await s.IndexValues.LatestAtAsync(linkage.IndexName, p.From))?.Value : null;
         var sla = await SlaAsync(s, p);
-        var result = StatementCalculator.Compute(new StatementInputs(terms, p.Month, usage, metrics, index, new SlaOutcome(sla.UptimePercent, sla.CreditRow)));
+        var result = StatementCalculator.Compute(new StatementInputs(terms, p.Month, quantities, metrics, index, new SlaOutcome(sla.UptimePercent, sla.CreditRow)));
         return new StatementComputation(p, result, pools, reservedHours, totalHours == 0 ? null : pools.Sum(x => x.BusyGpuHours) / totalHours);
     }
 }

@@ -106,6 +106,10 @@ public static class UsageIngestion
 
         // One prepared insert for the batch; only the samples that were already there are looked at again.
         var stored = await s.Usage.InsertManyAsync(valid);
+        await s.Totals.AddBusyAsync(valid.Where((_, i) => stored[i])
+            .GroupBy(x => (x.ContractId, x.PoolId, MonthStartMs: BillingMonth.Of(x.WindowStart).Start.ToUnixTimeMilliseconds()))
+            .Select(g => new BusyDelta(g.Key.ContractId, g.Key.PoolId, g.Key.MonthStartMs, g.Sum(x => x.BusyGpuSeconds)))
+            .ToList());
         for (var i = 0; i < valid.Count; i++)
         {
             if (stored[i])

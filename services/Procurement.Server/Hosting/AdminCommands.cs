@@ -1,10 +1,12 @@
 using System.CommandLine;
 using System.CommandLine.Help;
 using System.CommandLine.Invocation;
+using Google.Protobuf;
 using Microsoft.Extensions.Logging.Abstractions;
 using Procurement.Storage;
 using Procurement.Domain.Common;
 using Procurement.Server.Auth;
+using Procurement.Server.Mapping;
 using Procurement.Storage.Sqlite;
 
 namespace Procurement.Server.Hosting;
@@ -39,10 +41,17 @@ public static class AdminCommands
         Calls grpc.health.v1.Health/Check; exit 0 when SERVING, 1 otherwise. For container health checks.
         """;
 
+    public const string StatementsUsage = """
+        usage:
+          Procurement.Server statements verify --contract CONTRACT_ID --month YYYY-MM [--db PATH]
+        Computes the month's statement twice, from the folded totals the server reads and again from every
+        allocation interval and usage sample, and compares them byte for byte: exit 0 when identical, 1 when not.
+        """;
+
     public const int UsageExitCode = 2;
 
     /// <summary>Whether <paramref name="args"/> is one of these commands rather than the server's own arguments.</summary>
-    public static bool Handles(string[] args) => args.FirstOrDefault() is "keys" or "backup" or "restore" or "health";
+    public static bool Handles(string[] args) => args.FirstOrDefault() is "keys" or "backup" or "restore" or "health" or "statements";
 
     public static Task<int> KeysAsync(string[] args, TextWriter output, TextWriter error) => RunAsync(["keys", .. args], output, error);
 
@@ -77,10 +86,18 @@ public static class AdminCommands
         restore.SetAction((r, _) => RestoreFromAsync(r.GetValue(db)!, r.GetValue(from)!, r.GetValue(force), output, error));
         var health = new Command("health", "Exit 0 when the server at --url answers SERVING.") { url };
         health.SetAction((r, _) => CheckHealthAsync(r.GetValue(url)!, output, error));
-        var root = new RootCommand("Procurement.Server's operator commands") { new Command("keys", "Create, list and revoke API keys.") { create, list, revoke }, backup, restore, health };
+        var contract = new Option<string>("--contract") { Required = true, HelpName = "CONTRACT_ID" };
+        var month = new Option<string>("--month") { Required = true, HelpName = "YYYY-MM" };
+        var verify = new Command("verify", "Recompute a month's statement from every interval and sample and compare it with the one served.") { contract, month, db };
+        verify.SetAction((r, _) => VerifyStatementAsync(r.GetValue(db)!, r.GetValue(contract)!, r.GetValue(month)!, output, error));
+        var root = new RootCommand("Procurement.Server's operator commands")
+        {
+            new Command("keys", "Create, list and revoke API keys.") { create, list, revoke }, backup, restore, health,
+            new Command("statements", "Check statements against the history they are computed from.") { verify },
+        };
 
         var parsed = root.Parse(args);
-        var usage = args.FirstOrDefault() switch { "keys" => KeysUsage, "health" => HealthUsage, _ => BackupUsage };
+        var usage = args.FirstOrDefault() switch { "keys" => KeysUsage, "health" => HealthUsage, "statements" => StatementsUsage, _ => BackupUsage };
         if (parsed.Action is HelpAction)
         {
             await output.WriteLineAsync(usage);
@@ -233,6 +250,46 @@ public static class AdminCommands
             await error.WriteLineAsync($"unhealthy: {e.Status.StatusCode} {e.Status.Detail}");
             return 1;
         }
+    }
+
+    private static async Task<int> VerifyStatementAsync(string db, string contractId, string monthText, TextWriter output, TextWriter error)
+    {
+        if (!System.Text.RegularExpressions.Regex.IsMatch(monthText, @"^\d{4}-\d{2}$")
+            || !BillingMonth.IsValid(int.Parse(monthText[..4], System.Globalization.CultureInfo.InvariantCulture), int.Parse(monthText[5..], System.Globalization.CultureInfo.InvariantCulture)))
+        {
+            await error.WriteLineAsync($"--month must be YYYY-MM (a year 2000..9998, a month 01..12); it is '{monthText}'.\n{StatementsUsage}");
+            return UsageExitCode;
+        }
+
+        var month = new BillingMonth(int.Parse(monthText[..4], System.Globalization.CultureInfo.InvariantCulture), int.Parse(monthText[5..], System.Globalization.CultureInfo.InvariantCulture));
+        await using var handle = OpenStore(db);
+        var now = Application.Mutations.TruncateToMilliseconds(TimeProvider.System.GetUtcNow());
+        var result = await handle.Store.ReadAsync<(Api.V1.Statement Served, Api.V1.Statement Recomputed)?>(async s =>
+        {
+            if (await s.Contracts.GetAsync(contractId) is not { } contract)
+            {
+                return null;
+            }
+
+            var period = Application.Billing.Period(contract, month, now);
+            return ((await Application.Billing.StatementAsync(s, period, now)).ToApi(), (await Application.Billing.StatementAsync(s, period, now, recompute: true)).ToApi());
+        }, CancellationToken.None);
+        if (result is not var (served, recomputed))
+        {
+            await error.WriteLineAsync($"no contract '{contractId}'");
+            return 1;
+        }
+
+        if (served.ToByteString().Equals(recomputed.ToByteString()))
+        {
+            await output.WriteLineAsync($"identical: {contractId} {monthText}, total {DecimalText.Format(recomputed.Total.AmountMicros / 1_000_000m)} {recomputed.Total.CurrencyCode}{(recomputed.Provisional ? " (provisional)" : "")}");
+            return 0;
+        }
+
+        await error.WriteLineAsync($"DIFFERENT: {contractId} {monthText}");
+        await error.WriteLineAsync($"served:     {Google.Protobuf.JsonFormatter.Default.Format(served)}");
+        await error.WriteLineAsync($"recomputed: {Google.Protobuf.JsonFormatter.Default.Format(recomputed)}");
+        return 1;
     }
 
     private static StoreHandle OpenStore(string db) =>

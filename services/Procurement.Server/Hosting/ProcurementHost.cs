@@ -135,6 +135,8 @@ public static class ProcurementHost
         services.AddHostedService(sp => sp.GetRequiredService<IdempotencyJanitor>());
         services.AddSingleton<AllocationSweeper>();
         services.AddHostedService(sp => sp.GetRequiredService<AllocationSweeper>());
+        services.AddSingleton<UsageFolder>();
+        services.AddHostedService(sp => sp.GetRequiredService<UsageFolder>());
         services.AddSingleton<WriterReport>();
         services.AddHostedService(sp => sp.GetRequiredService<WriterReport>());
 

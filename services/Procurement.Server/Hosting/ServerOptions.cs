@@ -29,6 +29,13 @@ public sealed class ServerOptions
     public TimeSpan SweepInterval { get; set; } = TimeSpan.FromSeconds(1);
 
     /// <summary>
+    /// How often each pool's usage is folded into the per-month totals statements read. A statement
+    /// also reads what was held since the last fold, and each fold takes the writer for what ended
+    /// since the one before: often keeps both small.
+    /// </summary>
+    public TimeSpan FoldInterval { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>
     /// Serve the HTTP/JSON routes and the OpenAPI document beside gRPC. Off, cleartext endpoints speak
     /// HTTP/2 only and serve gRPC alone.
     /// </summary>

@@ -30,6 +30,11 @@ public sealed class ServerOptionsValidator : IValidateOptions<ServerOptions>
             failures.Add($"Procurement:SweepInterval must be more than zero and at most {MaxTimerPeriodText} (about 49.7 days; e.g. 00:00:01); it is {options.SweepInterval}.");
         }
 
+        if (options.FoldInterval <= TimeSpan.Zero || options.FoldInterval > MaxTimerPeriod)
+        {
+            failures.Add($"Procurement:FoldInterval must be more than zero and at most {MaxTimerPeriodText} (about 49.7 days; e.g. 00:01:00); it is {options.FoldInterval}.");
+        }
+
         if (options.WriterReportInterval < TimeSpan.Zero || options.WriterReportInterval > MaxTimerPeriod)
         {
             failures.Add($"Procurement:WriterReportInterval must be zero (off) or at most {MaxTimerPeriodText} (about 49.7 days; e.g. 00:00:10); it is {options.WriterReportInterval}.");

@@ -138,13 +138,21 @@ public sealed partial class ContractGrpcService(IProcurementStore store, Mutatio
         var terms = TermsMapper.ToDomain(request.Terms, "terms.", violations);
         return mutations.RunAsync(context, request, request.RequestId, async m =>
         {
+            var month = request.EffectiveMonth is { } e && BillingMonth.IsValid(e.Year, e.Month) ? new BillingMonth(e.Year, e.Month) : default;
+            if (month != default)
+            {
+                // A month already folded is folded again on the new terms; no fold runs on the old ones meanwhile.
+                await m.Session.LockPoolsAsync(await UsageTotals.PoolsFoldedIntoAsync(m.Session, month));
+            }
+
             var contract = await ContractOperations.LoadVisibleAsync(m.Session, m.Principal, request.ContractId);
             contract.CheckEtag(request.Etag, required: true);
             await ContractOperations.ValidateTermsAsync(m.Session, terms, violations, "terms.");
             var previous = contract.Revision;
-            var version = contract.Amend(new BillingMonth(request.EffectiveMonth!.Year, request.EffectiveMonth.Month), terms, m.Now);
+            var version = contract.Amend(month, terms, m.Now);
             await ContractOperations.EnsureReservationsFitAsync(m.Session, contract, m.Now, "amend");
             await m.Session.Contracts.UpdateAsync(contract, previous);
+            await UsageTotals.RefoldAsync(m.Session, contract, month, m.Now);
             return Result(new AmendContractResponse { Contract = contract.ToApi(m.Now), Version = version.ToApi(contract.Id) }, contract.Id);
         });
     }

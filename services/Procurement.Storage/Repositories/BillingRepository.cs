@@ -50,15 +50,12 @@ public sealed class BillingRepository(DbScope db)
             ContractId = contractId, FromMs = UnixTime.ToMs(from), ToMs = UnixTime.ToMs(to), NowMs = UnixTime.ToMs(now),
         }))).Select(r => new BilledInterval(r.PoolId, new HeldInterval(UnixTime.FromMs(r.StartMs), UnixTime.FromMs(r.EndMs), r.Units))).ToList();
 
-    /// <summary>∫ allocated units dt over [from, to) for all contracts, in GPU-hours.</summary>
-    public async Task<decimal> PoolAllocatedGpuHoursAsync(string poolId, DateTimeOffset from, DateTimeOffset to, DateTimeOffset now)
-    {
-        var ms = await db.Connection.ExecuteScalarAsync<long>(db.Command(SelectPoolAllocatedMs, new
+    /// <summary>∫ allocated units dt over [from, to) for all contracts, in unit-milliseconds.</summary>
+    public Task<long> PoolAllocatedUnitMsAsync(string poolId, DateTimeOffset from, DateTimeOffset to, DateTimeOffset now) =>
+        db.Connection.ExecuteScalarAsync<long>(db.Command(SelectPoolAllocatedMs, new
         {
             PoolId = poolId, FromMs = UnixTime.ToMs(from), ToMs = UnixTime.ToMs(to), NowMs = UnixTime.ToMs(now),
         }));
-        return ms / 3_600_000m;
-    }
 
     public async Task<IReadOnlyList<CapacityPoint>> CapacityHistoryAsync(string poolId) =>
         (await db.Connection.QueryAsync<CapacityRow>(db.Command(SelectCapacityHistory, new { PoolId = poolId })))
