@@ -127,21 +127,28 @@ await using (var server = await BenchServer.StartAsync(dll, Path.Combine(work, "
         var pairs = best.Rate;
 
         rows.Add(($"RequestAllocation + ReleaseAllocation pairs, {callers} callers", Rate(pairs, "pairs/s"), Rate(raw, "single-row txn/s (synchronous=FULL)"), Ratio(pairs, raw), "≥ 1.0"));
-        // Telemetry's cost: the same pairs on a server without the scrape endpoint, whose instruments
-        // then have no listener. Measured the same way (warm-up, best of the rounds).
-        await using (var quiet = await BenchServer.StartAsync(dll, Path.Combine(work, "quiet.db"), "--Procurement:Telemetry:PrometheusPort=0"))
+        // What telemetry and the statement totals' folding cost: the same pairs on a twin server
+        // without the scrape endpoint (its instruments then have no listener), and on one that does not
+        // fold. Measured the same way (warm-up, best of the rounds).
+        var off = await TwinAdmissionAsync("telemetry off", "--Procurement:Telemetry:PrometheusPort=0");
+        rows.Add(("Same pairs, telemetry on (the row above) against off (no scrape endpoint)", Rate(pairs, "pairs/s on"), Rate(off, "pairs/s off"), Ratio(pairs, off), "≥ 0.9"));
+        var unfolded = await TwinAdmissionAsync("no folding", "--Procurement:FoldInterval=49.00:00:00");
+        rows.Add(("Same pairs, statement totals folded every second (the row above) against not folded", Rate(pairs, "pairs/s folded"), Rate(unfolded, "pairs/s not folded"), Ratio(pairs, unfolded), "≥ 0.9"));
+
+        async Task<double> TwinAdmissionAsync(string name, string arg)
         {
-            using var quietClient = ProcurementClient.Create(new ProcurementClientOptions { Endpoint = quiet.Endpoint, ApiKey = quiet.Key });
-            var (quietContracts, quietPool) = await SetUpAsync(quietClient, contracts: 64);
-            using var quietStub = new StubCaller(quiet.Endpoint, quiet.Key);
-            await AdmissionPairsAsync([quietStub], quietContracts, quietPool, callers, seconds);
-            double off = 0;
+            await using var twin = await BenchServer.StartAsync(dll, Path.Combine(work, $"{name.Replace(' ', '-')}.db"), arg);
+            using var twinClient = ProcurementClient.Create(new ProcurementClientOptions { Endpoint = twin.Endpoint, ApiKey = twin.Key });
+            var (twinContracts, twinPool) = await SetUpAsync(twinClient, contracts: 64);
+            using var twinStub = new StubCaller(twin.Endpoint, twin.Key);
+            await AdmissionPairsAsync([twinStub], twinContracts, twinPool, callers, seconds);
+            double rate = 0;
             for (var round = 0; round < admissionRounds; round++)
             {
-                off = Math.Max(off, (await MeteredAsync("telemetry off", quiet, () => AdmissionPairsAsync([quietStub], quietContracts, quietPool, callers, seconds))).Rate);
+                rate = Math.Max(rate, (await MeteredAsync(name, twin, () => AdmissionPairsAsync([twinStub], twinContracts, twinPool, callers, seconds))).Rate);
             }
 
-            rows.Add(("Same pairs, telemetry on (the row above) against off (no scrape endpoint)", Rate(pairs, "pairs/s on"), Rate(off, "pairs/s off"), Ratio(pairs, off), "≥ 0.9"));
+            return rate;
         }
 
         // What the same callers and gRPC stack do without the writer: two cached reads per pair.
@@ -227,7 +234,7 @@ foreach (var intervals in new long[] { 10_000, 100_000, 1_000_000 }.Where(n => n
     var cost = await StatementCostAsync(dll, work, intervals);
     statementTimes.Add((intervals, cost.StatementMs));
     rows.Add(($"GetStatement, {intervals:N0} intervals, {intervals * 10:N0} samples", $"{cost.StatementMs:F1} ms",
-        $"peak RSS {cost.PeakAboveMiB:F0} MiB above the {cost.BeforeMiB:F0} MiB before; first fold of the month {cost.FoldSeconds:F1} s", "", "≤ 50 ms, ≤ 50 MiB above"));
+        $"peak RSS {cost.PeakAboveMiB:F0} MiB above the {cost.BeforeMiB:F0} MiB before; month folded {cost.FoldSeconds:F1} s after start-up", "", "≤ 50 ms, ≤ 50 MiB above"));
     rows.Add(($"GetSlaReport, {intervals:N0} intervals", $"{cost.SlaMs:F1} ms", "", "", "≤ 50 ms"));
 }
 

@@ -91,6 +91,24 @@ public sealed class ServerCommandTests : IAsyncLifetime
         Assert.True(code == 0, error);
         Assert.StartsWith($"identical: {contract.ContractId} 2026-03, total ", output);
 
+        // Totals that no longer match the history are caught, with both statements shown.
+        const string tamper = "UPDATE usage_totals SET guaranteed_unit_ms = guaranteed_unit_ms + 3600000";
+        if (ServerHarness.OnPostgres)
+        {
+            await using var connection = new Npgsql.NpgsqlConnection(_server.Database);
+            Assert.Equal(1, await Dapper.SqlMapper.ExecuteAsync(connection, tamper));
+        }
+        else
+        {
+            await using var connection = new SqliteConnection($"Data Source={_server.DatabasePath};Pooling=False");
+            Assert.Equal(1, await Dapper.SqlMapper.ExecuteAsync(connection, tamper));
+        }
+
+        (code, _, error) = await Run("statements", "verify", "--contract", contract.ContractId, "--month", "2026-03", "--db", _server.Database);
+        Assert.Equal(1, code);
+        Assert.Contains($"DIFFERENT: {contract.ContractId} 2026-03", error);
+        Assert.Contains("\"guaranteedGpuHours\": \"5161\"", error); // one unit-hour over the 5,160 held: 10 units from 10 March 12:00 to the end of March
+
         Assert.Equal(1, (await Run("statements", "verify", "--contract", "ctr_missing", "--month", "2026-03", "--db", _server.Database)).Code);
         Assert.Equal(2, (await Run("statements", "verify", "--contract", contract.ContractId, "--month", "2026-13", "--db", _server.Database)).Code);
         Assert.Equal(2, (await Run("statements", "verify", "--month", "2026-03", "--db", _server.Database)).Code); // --contract is required
