@@ -67,6 +67,16 @@ public sealed partial class QueryPlanTests(QueryPlanTests.MigratedSchema schema)
         Assert.Contains(schema.Plan(sql), d => d.Contains($"USING INDEX {index} (", StringComparison.Ordinal));
     }
 
+    [Fact]
+    public void HeldSinceAFoldMark_ReadsTheOpenAndTheRecentlyEndedAllocationsOnly()
+    {
+        // The pool's admission-time index would satisfy both halves with a walk of its whole history.
+        var plan = schema.Plan(UsageTotalsRepository.SelectHeldSince);
+        Assert.Contains(plan, d => d.Contains("USING INDEX ix_allocations_pool_open (", StringComparison.Ordinal));
+        Assert.Contains(plan, d => d.Contains("USING INDEX ix_allocations_pool_ended (pool_id=? AND ended_at_ms>?)", StringComparison.Ordinal));
+        Assert.DoesNotContain(plan, d => d.Contains("ix_allocations_pool_admitted", StringComparison.Ordinal));
+    }
+
     /// <summary>One database with every migration applied, planned against by every case of the class.</summary>
     public sealed class MigratedSchema : IDisposable
     {

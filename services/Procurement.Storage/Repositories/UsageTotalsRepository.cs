@@ -23,16 +23,18 @@ public sealed class UsageTotalsRepository(DbScope db)
     private const string OpenUntil = "CASE WHEN end_time_ms IS NOT NULL AND end_time_ms < @NowMs THEN end_time_ms ELSE @NowMs END";
 
     // The held intervals of a pool that overlap [From, To): the open ones (ix_allocations_pool_open)
-    // and those that ended after From (ix_allocations_pool_ended); never the pool's whole history.
-    private const string SelectHeldSince = $"""
+    // and those that ended after From (ix_allocations_pool_ended); never the pool's whole history. The
+    // unary plus keeps the planner off ix_allocations_pool_admitted, whose range "admitted before To"
+    // is every allocation the pool ever had.
+    internal const string SelectHeldSince = $"""
         SELECT contract_id AS ContractId, units AS Units, admitted_at_ms AS StartMs, {OpenUntil} AS EndMs
         FROM allocations
-        WHERE pool_id = @PoolId AND state IN ('PENDING', 'ACTIVE') AND admitted_at_ms IS NOT NULL AND admitted_at_ms < @ToMs
+        WHERE pool_id = @PoolId AND state IN ('PENDING', 'ACTIVE') AND +admitted_at_ms IS NOT NULL AND +admitted_at_ms < @ToMs
           AND {OpenUntil} > @FromMs
         UNION ALL
         SELECT contract_id, units, admitted_at_ms, ended_at_ms
         FROM allocations
-        WHERE pool_id = @PoolId AND ended_at_ms > @FromMs AND admitted_at_ms IS NOT NULL AND admitted_at_ms < @ToMs
+        WHERE pool_id = @PoolId AND ended_at_ms > @FromMs AND +admitted_at_ms IS NOT NULL AND +admitted_at_ms < @ToMs
         """;
 
     private const string SelectFirstAdmitted = "SELECT MIN(admitted_at_ms) FROM allocations WHERE pool_id = @PoolId";
