@@ -44,6 +44,7 @@ public sealed partial class Args(ParseResult result)
                 var placeholder = i + 1 < words.Length ? words[++i] : "VALUE";
                 command.Options.Add(placeholder.EndsWith("...", StringComparison.Ordinal)
                     ? new Option<string[]>(word) { HelpName = placeholder[..^3], AllowMultipleArgumentsPerToken = false }
+                    : WholeNumbers.Contains(placeholder) ? WholeNumber(word, placeholder)
                     : new Option<string>(word) { HelpName = placeholder });
             }
             else if (Placeholder().IsMatch(word))
@@ -62,17 +63,27 @@ public sealed partial class Args(ParseResult result)
 
     public string Required(string name) => Get(name) ?? throw new UsageException($"--{name} is required");
 
-    public long Long(string name, long? fallback = null)
-    {
-        var text = Get(name);
-        if (text is null)
-        {
-            return fallback ?? throw new UsageException($"--{name} is required");
-        }
+    /// <summary>A whole-number option (placeholder N or SEQ), checked by the parser.</summary>
+    public long Long(string name, long? fallback = null) =>
+        result.GetValue<long?>(OptionName(name)) ?? fallback ?? throw new UsageException($"--{name} is required");
 
-        return long.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var v)
-            ? v : throw new UsageException($"--{name} must be a whole number, not '{text}'");
-    }
+    private static readonly string[] WholeNumbers = ["N", "SEQ"];
+
+    private static Option<long?> WholeNumber(string name, string placeholder) => new(name)
+    {
+        HelpName = placeholder,
+        CustomParser = r =>
+        {
+            var text = r.Tokens.Count == 0 ? "" : r.Tokens[^1].Value;
+            if (long.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var value))
+            {
+                return value;
+            }
+
+            r.AddError($"{name} must be a whole number, not '{text}'");
+            return null;
+        },
+    };
 
     public string Positional1(string what) =>
         result.GetValue<string>(what) is { Length: > 0 } value ? value : throw new UsageException($"{what} is required");

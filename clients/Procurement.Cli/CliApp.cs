@@ -137,16 +137,14 @@ public static partial class CliApp
         var args = new Args(parsed);
         try
         {
-            var outputMode = args.Get("output") ?? "table";
-            if (outputMode is not ("table" or "json"))
-            {
-                throw new UsageException("--output must be table or json");
-            }
-
-            var (endpoint, apiKey) = Connection(args, env);
+            // The parser accepts only table or json; the connection is resolved when a command first calls
+            // the server, so commands that do not (completion) need no configuration.
             using var cancel = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            using var context = new CommandContext(args, new Output(stdout, outputMode == "json"), stderr, terminal.Error,
-                () => ProcurementClient.Create(new ProcurementClientOptions { Endpoint = endpoint, ApiKey = apiKey, MaxRetryAttempts = 2 }), cancel.Token);
+            using var context = new CommandContext(args, new Output(stdout, args.Get("output") == "json"), stderr, terminal.Error, () =>
+            {
+                var (endpoint, apiKey) = Connection(args, env);
+                return ProcurementClient.Create(new ProcurementClientOptions { Endpoint = endpoint, ApiKey = apiKey, MaxRetryAttempts = 2 });
+            }, cancel.Token);
             return await spec.Run(context);
         }
         catch (UsageException e)

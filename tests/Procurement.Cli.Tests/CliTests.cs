@@ -270,6 +270,8 @@ public sealed class CliTests : IAsyncLifetime
     [InlineData(new[] { "allocations", "request", "--contrat", "ctr_1" }, "Did you mean one of the following?\n--contract")]
     [InlineData(new[] { "frobnicate" }, "Unrecognized command or argument 'frobnicate'")]
     [InlineData(new[] { "pools", "list", "-o", "yaml" }, "Argument 'yaml' not recognized. Must be one of")]
+    [InlineData(new[] { "pools", "set-capacity", "use1-h100", "--capacity", "lots" }, "--capacity must be a whole number, not 'lots'")]
+    [InlineData(new[] { "allocations", "watch", "--after", "1.5" }, "--after must be a whole number, not '1.5'")]
     public async Task UsageMistakes_Exit64_WithTheMistakeAndASuggestion(string[] args, string says)
     {
         var result = await Run(args);
@@ -322,6 +324,8 @@ public sealed class CliTests : IAsyncLifetime
             Assert.Contains("[suggest:", script.Out);
         }
         Assert.Equal(CliApp.UsageExitCode, (await Run("completion", "fish")).Code);
+        // A completion script calls no server, so it needs no configuration.
+        Assert.Equal(0, (await Run("completion", "bash", "--config", Path.Combine(_folder, "missing.json"))).Code);
     }
 
     [Fact]
