@@ -47,10 +47,10 @@ public sealed partial class UsageFolder(IProcurementStore store, TimeProvider ti
 
     private static partial class Log
     {
-        [LoggerMessage(EventId = 3301, Level = LogLevel.Debug, Message = "Folded the usage of {Count} pools")]
+        [LoggerMessage(EventId = 3501, Level = LogLevel.Debug, Message = "Folded the usage of {Count} pools")]
         public static partial void Folded(ILogger logger, int count);
 
-        [LoggerMessage(EventId = 3302, Level = LogLevel.Error, Message = "Folding usage failed; statements read more history until the next fold succeeds")]
+        [LoggerMessage(EventId = 3502, Level = LogLevel.Error, Message = "Folding usage failed; statements read more history until the next fold succeeds")]
         public static partial void Failed(ILogger logger, Exception exception);
     }
 }
