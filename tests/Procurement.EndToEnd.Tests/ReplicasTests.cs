@@ -87,6 +87,7 @@ public sealed class ReplicasTests(ITestOutputHelper output)
 
         await Invariants.CheckPoolAsync(set.Clients[2], deal.H100, 500, reserved[deal.H100]);
         await Invariants.CheckPoolAsync(set.Clients[2], deal.H200, 300, reserved[deal.H200]);
+        await StatementsMatchTheirHistoryAsync(set, contracts);
         var all = await WatchUntilQuietAsync(set.Channels[2], set.Headers);
         Assert.True(all.Zip(all.Skip(1)).All(p => p.Second.Sequence > p.First.Sequence), "the log's positions increase");
         Assert.Equal(acknowledged.Count, all.Where(e => e.Type is AllocationEventType.Admitted or AllocationEventType.Queued && acknowledged.ContainsKey(e.AllocationId))
@@ -254,6 +255,50 @@ public sealed class ReplicasTests(ITestOutputHelper output)
         using var process = Process.Start(info)!;
         await process.WaitForExitAsync();
         Assert.True(process.ExitCode == 0, $"pg_ctl {arguments}: {await process.StandardError.ReadToEndAsync()}");
+    }
+
+    /// <summary>
+    /// Once every replica has folded past the load (the folders run each second, five seconds behind
+    /// now, all at once on one database), each contract's statement as served equals, byte for byte,
+    /// the one recomputed from every interval (<c>statements verify</c>).
+    /// </summary>
+    private async Task StatementsMatchTheirHistoryAsync(ReplicaSet set, IReadOnlyList<Contract> contracts)
+    {
+        var database = set.Servers[0].DatabasePath;
+        var loadEnded = TimeProvider.System.GetUtcNow().ToUnixTimeMilliseconds();
+        await using (var connection = new Npgsql.NpgsqlConnection(database))
+        {
+            await connection.OpenAsync();
+            for (var waited = 0; ; waited++)
+            {
+                await using var marks = new Npgsql.NpgsqlCommand("SELECT COUNT(*) FROM pool_fold_marks WHERE folded_to_ms >= @t", connection);
+                marks.Parameters.AddWithValue("t", loadEnded);
+                if ((long)(await marks.ExecuteScalarAsync())! == 2)
+                {
+                    break;
+                }
+
+                Assert.True(waited < 300, "both pools are folded within 30 s of the load");
+                await Task.Delay(100);
+            }
+        }
+
+        var month = TimeProvider.System.GetUtcNow().ToString("yyyy-MM", System.Globalization.CultureInfo.InvariantCulture);
+        foreach (var contract in contracts)
+        {
+            var info = new System.Diagnostics.ProcessStartInfo("dotnet")
+            {
+                ArgumentList = { await ServerProcess.PublishedServerAsync(), "statements", "verify", "--contract", contract.ContractId, "--month", month, "--db", database },
+                RedirectStandardOutput = true,
+                RedirectStandardError = true,
+            };
+            using var verify = System.Diagnostics.Process.Start(info)!;
+            var stdout = verify.StandardOutput.ReadToEndAsync();
+            var stderr = verify.StandardError.ReadToEndAsync();
+            await verify.WaitForExitAsync();
+            output.WriteLine((await stdout).Trim());
+            Assert.True(verify.ExitCode == 0, $"statements verify {contract.ContractId}: {await stdout}{await stderr}");
+        }
     }
 
     /// <summary>Two pools (H100 of 500 units, H200 of 300) and three contracts entitled to both.</summary>

@@ -21,14 +21,16 @@ public sealed class BillingRepository(DbScope db)
           AND {HeldUntil} > @FromMs
         """;
 
-    // Σ units × held milliseconds clipped to [From, To), for every contract in the pool.
+    // Σ units × held milliseconds clipped to [From, To), for every contract in the pool. An allocation
+    // ended before it was admitted held nothing: two replicas can stamp an admission and the end that
+    // follows it out of order (each takes its time before it waits for the pool).
     private const string SelectPoolAllocatedMs = $"""
         SELECT CAST(COALESCE(SUM(units * (
                  (CASE WHEN {HeldUntil} < @ToMs THEN {HeldUntil} ELSE @ToMs END)
                - (CASE WHEN admitted_at_ms > @FromMs THEN admitted_at_ms ELSE @FromMs END))), 0) AS BIGINT)
         FROM allocations
         WHERE pool_id = @PoolId AND admitted_at_ms IS NOT NULL AND admitted_at_ms < @ToMs
-          AND {HeldUntil} > @FromMs
+          AND {HeldUntil} > @FromMs AND {HeldUntil} > admitted_at_ms
         """;
 
     private const string SelectCapacityHistory = """
