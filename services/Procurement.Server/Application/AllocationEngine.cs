@@ -320,6 +320,9 @@ public static class AllocationEngine
     /// <summary>Moves an open allocation to a final state and records the event; <paramref name="view"/>, when given, is the pool's view to update.</summary>
     public static async Task<Allocation> EndAsync(IStoreSession s, Allocation a, AllocationState final, AllocationCause cause, DateTimeOffset now, string? preemptedBy = null, PoolView? view = null)
     {
+        // Nothing ends before it began: on PostgreSQL a unit takes its time before it waits for the
+        // pool, so another replica may have admitted the allocation at a later instant.
+        now = Instants.Max(now, a.AdmittedAt ?? a.RequestedAt);
         var ended = a with { State = final, Cause = cause, EndedAt = now };
         await s.Allocations.UpdateAsync(ended, a.State);
         await AppendEventAsync(s, ended, final switch
