@@ -72,4 +72,21 @@ public class CommonTests
         Assert.Equal(new DateTimeOffset(2027, 1, 1, 0, 0, 0, TimeSpan.Zero), dec.End);
         Assert.Equal("2026-12", dec.ToString());
     }
+
+    [Theory]
+    [InlineData("2026-12", true)]
+    [InlineData("2000-01", true)]
+    [InlineData("2026-13", false)]
+    [InlineData("1999-12", false)]
+    [InlineData("2026-1", false)]
+    [InlineData("2026/12", false)]
+    [InlineData("２026-12", false)]
+    public void BillingMonth_ParsesWhatItPrints_AndOnlyValidMonths(string text, bool ok)
+    {
+        Assert.Equal(ok, BillingMonth.TryParse(text, out var month));
+        if (ok)
+        {
+            Assert.Equal(text, month.ToString());
+        }
+    }
 }

@@ -19,6 +19,7 @@ public sealed class ServerSettingsTests
     [InlineData("SqliteBusyTimeout=00:00:01.5", "Procurement:SqliteBusyTimeout must be a whole number of seconds, at least 1 (e.g. 00:00:30)")]
     [InlineData("SweepInterval=00:00:00", "Procurement:SweepInterval must be more than zero and at most 49.17:02:47.294 (about 49.7 days; e.g. 00:00:01)")]
     [InlineData("SweepInterval=49.17:02:47.295", "Procurement:SweepInterval must be more than zero and at most 49.17:02:47.294 (about 49.7 days; e.g. 00:00:01)")]
+    [InlineData("FoldInterval=00:00:00", "Procurement:FoldInterval must be more than zero and at most 49.17:02:47.294 (about 49.7 days; e.g. 00:00:01)")]
     [InlineData("WriterReportInterval=-00:00:01", "Procurement:WriterReportInterval must be zero (off) or at most 49.17:02:47.294 (about 49.7 days; e.g. 00:00:10)")]
     [InlineData("WriterReportInterval=49.17:02:47.295", "Procurement:WriterReportInterval must be zero (off) or at most 49.17:02:47.294 (about 49.7 days; e.g. 00:00:10)")]
     [InlineData("IdempotencyRetention=3651.00:00:00", "Procurement:IdempotencyRetention must be at most 3650 days (e.g. 7.00:00:00)")]
@@ -39,7 +40,7 @@ public sealed class ServerSettingsTests
     {
         await using var server = await ServerHarness.StartAsync(extraArgs:
         [
-            "--Procurement:SweepInterval=49.17:02:47.294", "--Procurement:WriterReportInterval=49.17:02:47.294",
+            "--Procurement:SweepInterval=49.17:02:47.294", "--Procurement:FoldInterval=49.17:02:47.294", "--Procurement:WriterReportInterval=49.17:02:47.294",
             "--Procurement:IdempotencyRetention=3650.00:00:00", "--Procurement:SqliteBusyTimeout=00:00:01",
         ]);
         await Fixtures.CreatePoolsAsync(server);

@@ -29,4 +29,23 @@ public readonly record struct BillingMonth(int Year, int Month) : IComparable<Bi
     public static bool operator >=(BillingMonth a, BillingMonth b) => a.CompareTo(b) >= 0;
 
     public override string ToString() => $"{Year:D4}-{Month:D2}";
+
+    /// <summary>Reads what <see cref="ToString"/> writes, "YYYY-MM", for a valid month only.</summary>
+    public static bool TryParse(string text, out BillingMonth month)
+    {
+        month = default;
+        if (text is not [>= '0' and <= '9', >= '0' and <= '9', >= '0' and <= '9', >= '0' and <= '9', '-', >= '0' and <= '9', >= '0' and <= '9'])
+        {
+            return false;
+        }
+
+        var (year, number) = (int.Parse(text[..4], System.Globalization.CultureInfo.InvariantCulture), int.Parse(text[5..], System.Globalization.CultureInfo.InvariantCulture));
+        if (!IsValid(year, number))
+        {
+            return false;
+        }
+
+        month = new BillingMonth(year, number);
+        return true;
+    }
 }

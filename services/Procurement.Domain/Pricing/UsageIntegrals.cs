@@ -12,21 +12,7 @@ public static class UsageIntegrals
     private const decimal TicksPerHour = TimeSpan.TicksPerHour;
 
     /// <summary>Σ units × hours of the intervals clipped to [from, to).</summary>
-    public static decimal GpuHours(IEnumerable<HeldInterval> intervals, DateTimeOffset from, DateTimeOffset to)
-    {
-        decimal ticks = 0;
-        foreach (var i in intervals)
-        {
-            var s = i.Start > from ? i.Start : from;
-            var e = i.End < to ? i.End : to;
-            if (e > s)
-            {
-                ticks += (decimal)i.Units * (e - s).Ticks;
-            }
-        }
-
-        return ticks / TicksPerHour;
-    }
+    public static decimal GpuHours(IEnumerable<HeldInterval> intervals, DateTimeOffset from, DateTimeOffset to) => Hours(GpuTicks(intervals, from, to));
 
     /// <summary>Σ units × ticks of the intervals clipped to [from, to), exact.</summary>
     public static Int128 GpuTicks(IEnumerable<HeldInterval> intervals, DateTimeOffset from, DateTimeOffset to)
@@ -51,7 +37,7 @@ public static class UsageIntegrals
     public static (decimal Guaranteed, decimal Burst) Split(IEnumerable<HeldInterval> intervals, long reserved, DateTimeOffset from, DateTimeOffset to)
     {
         var (guaranteed, burst) = SplitTicks(intervals, reserved, from, to);
-        return ((decimal)guaranteed / TicksPerHour, (decimal)burst / TicksPerHour);
+        return (Hours(guaranteed), Hours(burst));
     }
 
     /// <summary><see cref="Split"/> in unit-ticks, exact: parts of a period computed apart add up to the whole.</summary>

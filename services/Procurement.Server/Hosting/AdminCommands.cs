@@ -254,14 +254,12 @@ public static class AdminCommands
 
     private static async Task<int> VerifyStatementAsync(string db, string contractId, string monthText, TextWriter output, TextWriter error)
     {
-        if (!System.Text.RegularExpressions.Regex.IsMatch(monthText, @"^\d{4}-\d{2}$")
-            || !BillingMonth.IsValid(int.Parse(monthText[..4], System.Globalization.CultureInfo.InvariantCulture), int.Parse(monthText[5..], System.Globalization.CultureInfo.InvariantCulture)))
+        if (!BillingMonth.TryParse(monthText, out var month))
         {
             await error.WriteLineAsync($"--month must be YYYY-MM (a year 2000..9998, a month 01..12); it is '{monthText}'.\n{StatementsUsage}");
             return UsageExitCode;
         }
 
-        var month = new BillingMonth(int.Parse(monthText[..4], System.Globalization.CultureInfo.InvariantCulture), int.Parse(monthText[5..], System.Globalization.CultureInfo.InvariantCulture));
         await using var handle = OpenStore(db);
         var now = Application.Mutations.TruncateToMilliseconds(TimeProvider.System.GetUtcNow());
         var result = await handle.Store.ReadAsync<(Api.V1.Statement Served, Api.V1.Statement Recomputed)?>(async s =>

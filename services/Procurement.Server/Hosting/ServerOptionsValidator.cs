@@ -32,7 +32,7 @@ public sealed class ServerOptionsValidator : IValidateOptions<ServerOptions>
 
         if (options.FoldInterval <= TimeSpan.Zero || options.FoldInterval > MaxTimerPeriod)
         {
-            failures.Add($"Procurement:FoldInterval must be more than zero and at most {MaxTimerPeriodText} (about 49.7 days; e.g. 00:01:00); it is {options.FoldInterval}.");
+            failures.Add($"Procurement:FoldInterval must be more than zero and at most {MaxTimerPeriodText} (about 49.7 days; e.g. 00:00:01); it is {options.FoldInterval}.");
         }
 
         if (options.WriterReportInterval < TimeSpan.Zero || options.WriterReportInterval > MaxTimerPeriod)
