@@ -225,4 +225,23 @@ public class ContractTermsValidatorTests
         var bad = t with { EndTime = t.StartTime, CurrencyCode = "???", MonthlyCommitmentMicros = -5 };
         Assert.Equal(["end_time", "currency_code", "monthly_commitment.amount_micros"], Fields(bad));
     }
+
+    [Fact]
+    public void Validate_BlockTerms_AreCheckedLikeEveryOtherTerm()
+    {
+        var valid = TestTerms.Valid() with
+        {
+            Entitlements = [new PoolEntitlement("h100", 800, 100) { MaxBlockUnits = 200 }],
+            BlockRates = [new BlockRate("H100-SXM-80GB", 3_100_000)],
+            BlockCancellationNotice = TimeSpan.FromDays(14),
+        };
+        Assert.Empty(Fields(valid));
+
+        Assert.Equal(["entitlements[0].max_block_units"], Fields(valid with { BlockRates = [] }));
+        Assert.Equal(["entitlements[0].max_block_units"], Fields(valid with { Entitlements = [new PoolEntitlement("h100", 800, 100) { MaxBlockUnits = -1 }] }));
+        Assert.Equal(["block_rates[1].accelerator_type"], Fields(valid with { BlockRates = [.. valid.BlockRates, new BlockRate("H100-SXM-80GB", 1)] }));
+        Assert.Equal(["block_rates[0].unit_price.amount_micros"], Fields(valid with { BlockRates = [new BlockRate("H100-SXM-80GB", -1)] }));
+        Assert.Equal(["block_cancellation_notice"], Fields(valid with { BlockCancellationNotice = TimeSpan.FromDays(-1) }));
+        Assert.Equal(["block_cancellation_notice"], Fields(valid with { BlockCancellationNotice = TimeSpan.FromDays(366) }));
+    }
 }

@@ -13,11 +13,29 @@ public sealed record ContractTerms(
     IReadOnlyList<UtilizationBand> UtilizationBands,
     SlaTerms Sla)
 {
+    /// <summary>Per accelerator type, the price of a capacity block's GPU-hour (index-adjusted at booking).</summary>
+    public IReadOnlyList<BlockRate> BlockRates { get; init; } = [];
+
+    /// <summary>A block cancelled at least this long before its start costs nothing; later, its whole price.</summary>
+    public TimeSpan BlockCancellationNotice { get; init; }
+
     public long ReservedUnits(string poolId) =>
         Entitlements.FirstOrDefault(e => e.PoolId == poolId)?.ReservedUnits ?? 0;
+
+    public long MaxBlockUnits(string poolId) =>
+        Entitlements.FirstOrDefault(e => e.PoolId == poolId)?.MaxBlockUnits ?? 0;
+
+    public BlockRate? BlockRateFor(string acceleratorType) =>
+        BlockRates.FirstOrDefault(r => r.AcceleratorType == acceleratorType);
 }
 
-public sealed record PoolEntitlement(string PoolId, long ReservedUnits, long BurstLimitUnits);
+public sealed record PoolEntitlement(string PoolId, long ReservedUnits, long BurstLimitUnits)
+{
+    /// <summary>How many capacity-block units the contract may hold in the pool at any instant; 0 = none.</summary>
+    public long MaxBlockUnits { get; init; }
+}
+
+public sealed record BlockRate(string AcceleratorType, long UnitPriceMicros);
 
 public sealed record PriorityAccess(int Priority, bool PreemptLowerPriorityBurst);
 

@@ -42,7 +42,36 @@ public static class ContractTermsValidator
 
         ValidateBands(terms.UtilizationBands, v);
         ValidateSla(terms.Sla, v);
+        ValidateBlockTerms(terms, v);
         return v;
+    }
+
+    private static void ValidateBlockTerms(ContractTerms terms, List<FieldViolation> v)
+    {
+        var types = new HashSet<string>(StringComparer.Ordinal);
+        for (var i = 0; i < terms.BlockRates.Count; i++)
+        {
+            var rate = terms.BlockRates[i];
+            var path = $"block_rates[{i}]";
+            if (!Identifiers.IsToken(rate.AcceleratorType))
+            {
+                v.Add(new($"{path}.accelerator_type", "must be 1..64 characters of [A-Za-z0-9._-]"));
+            }
+            else if (!types.Add(rate.AcceleratorType))
+            {
+                v.Add(new($"{path}.accelerator_type", $"'{rate.AcceleratorType}' has more than one block rate"));
+            }
+
+            if (rate.UnitPriceMicros < 0)
+            {
+                v.Add(new($"{path}.unit_price.amount_micros", "must be >= 0"));
+            }
+        }
+
+        if (terms.BlockCancellationNotice < TimeSpan.Zero || terms.BlockCancellationNotice > Blocks.BlockCalendar.BookingHorizon)
+        {
+            v.Add(new("block_cancellation_notice", "must be 0 to 365 days"));
+        }
     }
 
     private static void ValidateEntitlements(ContractTerms terms, IReadOnlyDictionary<string, PoolFacts> pools, List<FieldViolation> v)
@@ -69,6 +98,15 @@ public static class ContractTermsValidator
             if (e.BurstLimitUnits < 0)
             {
                 v.Add(new($"{path}.burst_limit_units", "must be >= 0"));
+            }
+
+            if (e.MaxBlockUnits < 0)
+            {
+                v.Add(new($"{path}.max_block_units", "must be >= 0"));
+            }
+            else if (e.MaxBlockUnits > 0 && pools.TryGetValue(e.PoolId, out var facts) && terms.BlockRateFor(facts.AcceleratorType) is null)
+            {
+                v.Add(new($"{path}.max_block_units", $"needs a block rate for '{facts.AcceleratorType}' in block_rates"));
             }
         }
     }

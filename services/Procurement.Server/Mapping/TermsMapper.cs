@@ -28,7 +28,7 @@ public static class TermsMapper
             ? Required(0L, $"{prefix}monthly_commitment", v)
             : Amount(terms.MonthlyCommitment, currency, $"{prefix}monthly_commitment", v);
 
-        var entitlements = terms.Entitlements.Select(e => new PoolEntitlement(e.PoolId, e.ReservedUnits, e.BurstLimitUnits)).ToList();
+        var entitlements = terms.Entitlements.Select(e => new PoolEntitlement(e.PoolId, e.ReservedUnits, e.BurstLimitUnits) { MaxBlockUnits = e.MaxBlockUnits }).ToList();
         var priority = new PriorityAccess(terms.PriorityAccess?.Priority ?? 0, terms.PriorityAccess?.PreemptLowerPriorityBurst ?? false);
 
         var rateCard = terms.RateCard.Select((entry, i) =>
@@ -93,7 +93,14 @@ public static class TermsMapper
                 terms.Sla.MaintenanceNotice?.ToTimeSpan() ?? TimeSpan.Zero);
         }
 
-        return new ContractTerms(start, end, currency, commitment, entitlements, priority, rateCard, index, bands, sla);
+        var blockRates = terms.BlockRates.Select((r, i) => new BlockRate(r.AcceleratorType, r.UnitPrice is null
+            ? Required(0L, $"{prefix}block_rates[{i}].unit_price", v)
+            : Amount(r.UnitPrice, currency, $"{prefix}block_rates[{i}].unit_price", v))).ToList();
+        return new ContractTerms(start, end, currency, commitment, entitlements, priority, rateCard, index, bands, sla)
+        {
+            BlockRates = blockRates,
+            BlockCancellationNotice = terms.BlockCancellationNotice?.ToTimeSpan() ?? TimeSpan.Zero,
+        };
     }
 
     /// <summary>Adds the domain validator's findings, skipping fields the mapping already reported.</summary>
@@ -126,7 +133,16 @@ public static class TermsMapper
                 MaintenanceNotice = Duration.FromTimeSpan(t.Sla.MaintenanceNotice),
             },
         };
-        result.Entitlements.AddRange(t.Entitlements.Select(e => new V1.PoolEntitlement { PoolId = e.PoolId, ReservedUnits = e.ReservedUnits, BurstLimitUnits = e.BurstLimitUnits }));
+        result.Entitlements.AddRange(t.Entitlements.Select(e => new V1.PoolEntitlement
+        {
+            PoolId = e.PoolId, ReservedUnits = e.ReservedUnits, BurstLimitUnits = e.BurstLimitUnits, MaxBlockUnits = e.MaxBlockUnits,
+        }));
+        result.BlockRates.AddRange(t.BlockRates.Select(r => new V1.BlockRate { AcceleratorType = r.AcceleratorType, UnitPrice = Money(r.UnitPriceMicros, t.CurrencyCode) }));
+        if (t.BlockCancellationNotice > TimeSpan.Zero)
+        {
+            result.BlockCancellationNotice = Duration.FromTimeSpan(t.BlockCancellationNotice);
+        }
+
         foreach (var entry in t.RateCard)
         {
             var apiEntry = new V1.RateCardEntry { AcceleratorType = entry.AcceleratorType, Mode = (V1.PricingMode)(int)entry.Mode };
