@@ -98,6 +98,8 @@ public interface IStoreSession
 
     IncidentRepository Incidents { get; }
 
+    CapacityBlockRepository Blocks { get; }
+
     BillingRepository Billing { get; }
 
     UsageTotalsRepository Totals { get; }
@@ -200,6 +202,7 @@ public class StoreSession(DbScope db, StorageInstruments? instruments = null) : 
     private UsageRepository? _usage;
     private IndexValueRepository? _indexValues;
     private IncidentRepository? _incidents;
+    private CapacityBlockRepository? _blocks;
     private BillingRepository? _billing;
     private UsageTotalsRepository? _totals;
     private List<Action>? _committed;
@@ -251,6 +254,8 @@ public class StoreSession(DbScope db, StorageInstruments? instruments = null) : 
     public IndexValueRepository IndexValues => _indexValues ??= new(Db);
 
     public IncidentRepository Incidents => _incidents ??= new(Db);
+
+    public CapacityBlockRepository Blocks => _blocks ??= new(Db);
 
     public BillingRepository Billing => _billing ??= new(Db);
 

@@ -12,6 +12,9 @@ public abstract class SqlDialect
     /// <summary>The next incident number (also its id).</summary>
     public abstract string NextIncidentSeq { get; }
 
+    /// <summary>The next capacity block number (also its id).</summary>
+    public abstract string NextBlockSeq { get; }
+
     /// <summary>True where the one writer hands out every number, so it may count on from one read instead of asking again.</summary>
     public abstract bool WriterCountsSequences { get; }
 
@@ -37,6 +40,8 @@ public sealed class SqliteDialect : SqlDialect
 
     public override string NextIncidentSeq => "SELECT COALESCE(MAX(seq), 0) + 1 FROM incidents";
 
+    public override string NextBlockSeq => "SELECT COALESCE(MAX(seq), 0) + 1 FROM capacity_blocks";
+
     public override bool WriterCountsSequences => true;
 
     public override string InsertAllocationEvent => """
@@ -58,6 +63,8 @@ public sealed class PostgresDialect : SqlDialect
     public override string NextAllocationSeq => "SELECT nextval('allocations_seq')";
 
     public override string NextIncidentSeq => "SELECT nextval('incidents_seq')";
+
+    public override string NextBlockSeq => "SELECT nextval('capacity_blocks_seq')";
 
     public override bool WriterCountsSequences => false;
 

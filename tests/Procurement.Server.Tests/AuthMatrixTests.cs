@@ -39,6 +39,11 @@ public sealed class AuthMatrixTests : IAsyncLifetime
         ["/procurement.v1.AllocationService/GetAllocation"] = i => new AllocationService.AllocationServiceClient(i).GetAllocationAsync(new GetAllocationRequest()).ResponseAsync,
         ["/procurement.v1.AllocationService/ListAllocations"] = i => new AllocationService.AllocationServiceClient(i).ListAllocationsAsync(new ListAllocationsRequest()).ResponseAsync,
         ["/procurement.v1.AllocationService/ReleaseAllocation"] = i => new AllocationService.AllocationServiceClient(i).ReleaseAllocationAsync(new ReleaseAllocationRequest()).ResponseAsync,
+        ["/procurement.v1.AllocationService/BookCapacityBlock"] = i => new AllocationService.AllocationServiceClient(i).BookCapacityBlockAsync(new BookCapacityBlockRequest()).ResponseAsync,
+        ["/procurement.v1.AllocationService/GetCapacityBlock"] = i => new AllocationService.AllocationServiceClient(i).GetCapacityBlockAsync(new GetCapacityBlockRequest()).ResponseAsync,
+        ["/procurement.v1.AllocationService/ListCapacityBlocks"] = i => new AllocationService.AllocationServiceClient(i).ListCapacityBlocksAsync(new ListCapacityBlocksRequest()).ResponseAsync,
+        ["/procurement.v1.AllocationService/CancelCapacityBlock"] = i => new AllocationService.AllocationServiceClient(i).CancelCapacityBlockAsync(new CancelCapacityBlockRequest()).ResponseAsync,
+        ["/procurement.v1.AllocationService/FindCapacityBlockOfferings"] = i => new AllocationService.AllocationServiceClient(i).FindCapacityBlockOfferingsAsync(new FindCapacityBlockOfferingsRequest()).ResponseAsync,
         ["/procurement.v1.AllocationService/WatchAllocations"] = async i =>
         {
             // Allowed callers get a live stream: reading its (empty) history and stopping is success.

@@ -225,13 +225,14 @@ public sealed class StorageTests
         Assert.Equal(3L, upgraded.QuerySingle<long>("SELECT MAX(seq) FROM allocation_events"));
         Assert.Equal(4L, upgraded.QuerySingle<long>("SELECT MAX(seq) FROM audit_events"));
         Assert.Empty(upgraded.Query<string>("SELECT name FROM sqlite_sequence WHERE name IN ('allocation_events', 'audit_events')"));
-        // An event still names an allocation that exists (the service's connections enforce foreign keys).
+        // Migration 0011: the log's subject is an allocation or a capacity block, so it no longer
+        // references allocations (the service's connections enforce foreign keys).
         upgraded.Execute("PRAGMA foreign_keys = ON");
-        var orphan = Assert.Throws<SqliteException>(() => upgraded.Execute("""
+        upgraded.Execute("""
             INSERT INTO allocation_events (occurred_at_ms, type, cause, allocation_id, contract_id, tenant_id, pool_id, units, state)
-              VALUES (9, 'ADMITTED', 'CLIENT_REQUEST', 'alc_404', 'ctr_1', 'lab', 'p1', 1, 'ACTIVE')
-            """));
-        Assert.Equal(19, orphan.SqliteErrorCode); // SQLITE_CONSTRAINT
+              VALUES (9, 'BLOCK_STARTED', 'END_TIME_REACHED', 'blk_1', 'ctr_1', 'lab', 'p1', 1, 'ACTIVE')
+            """);
+        Assert.Equal(4L, upgraded.QuerySingle<long>("SELECT MAX(seq) FROM allocation_events"));
     }
 
     /// <summary>A SQLite file as an earlier release left it: migrations up to <c>lastMigration</c>, then <c>seed</c>.</summary>

@@ -20,6 +20,12 @@ public enum AllocationEventType
     Released = 4,
     Expired = 5,
     Cancelled = 6,
+
+    /// <summary>A capacity block's window began (the event names the block, not an allocation).</summary>
+    BlockStarted = 7,
+
+    /// <summary>A capacity block's window ended (the event names the block, not an allocation).</summary>
+    BlockEnded = 8,
 }
 
 /// <summary>Why a transition happened.</summary>
@@ -46,6 +52,9 @@ public enum AllocationCause
 
     /// <summary>A queued request was admitted when capacity freed up.</summary>
     CapacityFreed = 9,
+
+    /// <summary>A capacity block of the contract ended and it held more than its reservation plus burst limit.</summary>
+    CapacityBlockEnded = 10,
 }
 
 /// <summary>An allocation of units of one pool to one contract.</summary>

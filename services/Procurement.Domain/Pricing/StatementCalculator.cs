@@ -3,8 +3,24 @@ using Procurement.Domain.Contracts;
 
 namespace Procurement.Domain.Pricing;
 
-/// <summary>GPU-hours of one accelerator type in the period, split at each instant into guaranteed and burst.</summary>
-public sealed record UsageQuantity(string AcceleratorType, decimal GpuHours, decimal GuaranteedGpuHours, decimal BurstGpuHours);
+/// <summary>
+/// GPU-hours of one accelerator type in the period, split at each instant into guaranteed and burst
+/// (what the rate card prices), and the hours held within capacity blocks (prepaid, not priced again).
+/// </summary>
+public sealed record UsageQuantity(string AcceleratorType, decimal GpuHours, decimal GuaranteedGpuHours, decimal BurstGpuHours)
+{
+    public decimal BlockGpuHours { get; init; }
+}
+
+/// <summary>
+/// One capacity block's part in a month: units × hours of its window inside the period × its unit
+/// price, or, for a block cancelled inside its notice, its whole price in the month its window starts.
+/// </summary>
+public sealed record BlockCharge(string BlockId, string PoolId, long Units, DateTimeOffset StartTime, DateTimeOffset EndTime, decimal GpuHours, decimal UnitPrice,
+    bool CancellationCharge)
+{
+    public decimal UnroundedAmount => Units == 0 ? 0m : GpuHours * UnitPrice;
+}
 
 /// <summary>Utilization metrics as fractions 0..1; null where undefined (then no band of that metric applies).</summary>
 public sealed record UtilizationMetrics(decimal? ReservationUtilization, decimal? PoolUtilization);
@@ -19,7 +35,11 @@ public sealed record StatementInputs(
     IReadOnlyList<UsageQuantity> Usage,
     UtilizationMetrics Metrics,
     IndexValue? Index,
-    SlaOutcome Sla);
+    SlaOutcome Sla)
+{
+    /// <summary>The month's capacity blocks; none means the statement has no capacity-blocks line.</summary>
+    public IReadOnlyList<BlockCharge> Blocks { get; init; } = [];
+}
 
 public enum StatementLineKind
 {
@@ -27,6 +47,7 @@ public enum StatementLineKind
     UtilizationAdjustment = 2,
     CommitmentTrueUp = 3,
     SlaCredit = 4,
+    CapacityBlocks = 5,
 }
 
 /// <summary>A band that matched, with the metric value it matched on.</summary>
@@ -49,7 +70,8 @@ public sealed record StatementLine(
     decimal? ProratedCommitment = null,
     SlaOutcome? Sla = null,
     decimal? CreditPercent = null,
-    decimal? CapPercent = null);
+    decimal? CapPercent = null,
+    IReadOnlyList<(BlockCharge Block, decimal Amount)>? Blocks = null);
 
 public sealed record StatementResult(
     string CurrencyCode,
@@ -95,7 +117,17 @@ public static class StatementCalculator
             adjustment, UnroundedAmount: adjustmentUnrounded, Bands: bands, Multiplier: multiplier, Base: usageTotal));
         var adjustedUsage = usageTotal + adjustment;
 
-        // 3. Commitment true-up: prorated commitment − adjusted usage, when positive.
+        // 3. Capacity blocks, each rounded on its own; prepaid spend counts toward the commitment.
+        if (inputs.Blocks.Count > 0)
+        {
+            var charges = inputs.Blocks.Select(b => (b, MoneyMath.RoundToMinorUnit(b.UnroundedAmount, currency))).ToList();
+            var blocksTotal = charges.Sum(c => c.Item2);
+            lines.Add(new StatementLine(StatementLineKind.CapacityBlocks, $"Capacity blocks ({charges.Count})", blocksTotal,
+                UnroundedAmount: inputs.Blocks.Sum(b => b.UnroundedAmount), Blocks: charges));
+            adjustedUsage += blocksTotal;
+        }
+
+        // 4. Commitment true-up: prorated commitment − adjusted usage, when positive.
         var commitment = MoneyMath.FromMicros(terms.MonthlyCommitmentMicros);
         var fraction = TermFraction(terms, inputs.Month);
         var prorated = commitment * fraction;
@@ -105,17 +137,17 @@ public static class StatementCalculator
             trueUp > 0 ? "Commitment true-up" : "Commitment true-up (usage met the commitment)",
             trueUp, UnroundedAmount: trueUpUnrounded, Base: adjustedUsage, MonthlyCommitment: commitment, TermFraction: fraction, ProratedCommitment: prorated));
 
-        // 4. SLA credit: −min(credit% × charges, cap% × charges).
-        var charges = adjustedUsage + trueUp;
+        // 5. SLA credit: −min(credit% × charges, cap% × charges).
+        var creditBase = adjustedUsage + trueUp;
         var creditPercent = inputs.Sla.Row?.CreditPercent ?? 0m;
         var capPercent = terms.Sla.CreditCapPercent;
-        var creditUnrounded = Math.Min(creditPercent / 100m * charges, capPercent / 100m * charges);
+        var creditUnrounded = Math.Min(creditPercent / 100m * creditBase, capPercent / 100m * creditBase);
         var credit = -MoneyMath.RoundToMinorUnit(creditUnrounded, currency);
         lines.Add(new StatementLine(StatementLineKind.SlaCredit,
             inputs.Sla.Row is null ? $"SLA credit (uptime {Fmt(inputs.Sla.UptimePercent)}% earns none)" : $"SLA credit (uptime {Fmt(inputs.Sla.UptimePercent)}% below {Fmt(inputs.Sla.Row.BelowPercent)}%)",
-            credit, UnroundedAmount: -creditUnrounded, Base: charges, Sla: inputs.Sla, CreditPercent: creditPercent, CapPercent: capPercent));
+            credit, UnroundedAmount: -creditUnrounded, Base: creditBase, Sla: inputs.Sla, CreditPercent: creditPercent, CapPercent: capPercent));
 
-        // 5. Total: the sum of the lines, never below zero.
+        // 6. Total: the sum of the lines, never below zero.
         var total = Math.Max(0m, lines.Sum(l => l.Amount));
         return new StatementResult(currency, lines, total, index, inputs.Metrics);
     }

@@ -6,13 +6,13 @@ namespace Procurement.Domain.Pricing;
 public readonly record struct ContractHeld(string ContractId, HeldInterval Interval);
 
 /// <summary>
-/// Where a contract's statement for a month counts its usage (<see cref="From"/> to <see cref="To"/>)
-/// and the reservation its guaranteed hours are split by.
+/// Where a contract's statement for a month counts its usage (<see cref="From"/> to <see cref="To"/>),
+/// the reservation its guaranteed hours are split by, and its capacity blocks' windows in the pool.
 /// </summary>
-public readonly record struct BilledWindow(long ReservedUnits, DateTimeOffset From, DateTimeOffset To);
+public readonly record struct BilledWindow(long ReservedUnits, DateTimeOffset From, DateTimeOffset To, IReadOnlyCollection<HeldInterval> Blocks);
 
 /// <summary>One contract's split in one month of a folded stretch, in unit-ticks.</summary>
-public readonly record struct ContractMonthSplit(string ContractId, BillingMonth Month, Int128 Guaranteed, Int128 Burst);
+public readonly record struct ContractMonthSplit(string ContractId, BillingMonth Month, Int128 Guaranteed, Int128 Block, Int128 Burst);
 
 /// <summary>One pool's ∫ allocated units in one month of a folded stretch, in unit-ticks.</summary>
 public readonly record struct PoolMonthAllocated(BillingMonth Month, Int128 Allocated);
@@ -53,10 +53,11 @@ public static class UsageFold
                     continue;
                 }
 
-                var (g, b) = UsageIntegrals.SplitTicks(group.Select(h => h.Interval), w.ReservedUnits, Instants.Max(monthFrom, w.From), Instants.Min(monthTo, w.To));
-                if (g + b > 0)
+                var (g, x, b) = UsageIntegrals.SplitTicks(group.Select(h => h.Interval), w.ReservedUnits, w.Blocks ?? [],
+                    Instants.Max(monthFrom, w.From), Instants.Min(monthTo, w.To));
+                if (g + x + b > 0)
                 {
-                    contracts.Add(new ContractMonthSplit(group.Key, month, g, b));
+                    contracts.Add(new ContractMonthSplit(group.Key, month, g, x, b));
                 }
             }
         }

@@ -43,40 +43,61 @@ public static class UsageIntegrals
     /// <summary><see cref="Split"/> in unit-ticks, exact: parts of a period computed apart add up to the whole.</summary>
     public static (Int128 Guaranteed, Int128 Burst) SplitTicks(IEnumerable<HeldInterval> intervals, long reserved, DateTimeOffset from, DateTimeOffset to)
     {
-        // Changes of the held units as (UTC ticks, delta), sorted by time; integer sums are exact and
-        // Int128 cannot overflow (units × ticks of a whole term fits in 2^80).
-        var at = new List<long>();
-        var delta = new List<long>();
+        var (guaranteed, _, burst) = SplitTicks(intervals, reserved, [], from, to);
+        return (guaranteed, burst);
+    }
+
+    /// <summary>
+    /// The three-way split of docs/design.md, in unit-ticks: with <c>X(t)</c> the units of the
+    /// contract's capacity blocks in effect, guaranteed = min(U, R0), block = min(max(0, U − R0), X),
+    /// burst = the rest.
+    /// </summary>
+    public static (Int128 Guaranteed, Int128 Block, Int128 Burst) SplitTicks(
+        IEnumerable<HeldInterval> intervals, long reserved, IReadOnlyCollection<HeldInterval> blocks, DateTimeOffset from, DateTimeOffset to)
+    {
+        // Changes of the held and the block units as (UTC ticks, deltas), sorted by time; integer sums
+        // are exact and Int128 cannot overflow (units × ticks of a whole term fits in 2^80).
+        var changes = new List<(long At, long Held, long Block)>();
         foreach (var i in intervals)
+        {
+            Add(i, isBlock: false);
+        }
+
+        foreach (var b in blocks)
+        {
+            Add(b, isBlock: true);
+        }
+
+        changes.Sort((a, b) => a.At.CompareTo(b.At));
+        Int128 guaranteed = 0, block = 0, burst = 0;
+        long held = 0, x = 0;
+        for (var k = 0; k < changes.Count; k++)
+        {
+            held += changes[k].Held;
+            x += changes[k].Block;
+            if (k + 1 < changes.Count && changes[k + 1].At > changes[k].At)
+            {
+                long ticks = changes[k + 1].At - changes[k].At;
+                var g = Math.Min(held, reserved);
+                var inBlocks = Math.Min(Math.Max(0, held - reserved), x);
+                guaranteed += (Int128)g * ticks;
+                block += (Int128)inBlocks * ticks;
+                burst += (Int128)(held - g - inBlocks) * ticks;
+            }
+        }
+
+        return (guaranteed, block, burst);
+
+        void Add(HeldInterval i, bool isBlock)
         {
             var s = i.Start > from ? i.Start : from;
             var e = i.End < to ? i.End : to;
             if (e > s)
             {
-                at.Add(s.UtcTicks);
-                delta.Add(i.Units);
-                at.Add(e.UtcTicks);
-                delta.Add(-i.Units);
+                changes.Add(isBlock ? (s.UtcTicks, 0, i.Units) : (s.UtcTicks, i.Units, 0));
+                changes.Add(isBlock ? (e.UtcTicks, 0, -i.Units) : (e.UtcTicks, -i.Units, 0));
             }
         }
-
-        var times = at.ToArray();
-        var deltas = delta.ToArray();
-        Array.Sort(times, deltas);
-        Int128 guaranteed = 0, burst = 0;
-        long held = 0;
-        for (var k = 0; k < times.Length; k++)
-        {
-            held += deltas[k];
-            if (k + 1 < times.Length && times[k + 1] > times[k])
-            {
-                long ticks = times[k + 1] - times[k];
-                guaranteed += (Int128)Math.Min(held, reserved) * ticks;
-                burst += (Int128)Math.Max(0, held - reserved) * ticks;
-            }
-        }
-
-        return (guaranteed, burst);
     }
 
     /// <summary>Unit-ticks as GPU-hours.</summary>

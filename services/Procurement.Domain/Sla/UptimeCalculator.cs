@@ -3,8 +3,17 @@ using Procurement.Domain.Pricing;
 
 namespace Procurement.Domain.Sla;
 
-/// <summary>One pool as the SLA sees it: the contract's reservation, the capacity history and the incidents.</summary>
-public sealed record SlaPool(string PoolId, long ReservedUnits, IReadOnlyList<CapacityPoint> Capacity, IReadOnlyList<Incident> Incidents);
+/// <summary>
+/// One pool as the SLA sees it: the contract's base reservation, the capacity history, the incidents,
+/// and the contract's capacity blocks there (units over their windows), which add to the reservation.
+/// </summary>
+public sealed record SlaPool(string PoolId, long ReservedUnits, IReadOnlyList<CapacityPoint> Capacity, IReadOnlyList<Incident> Incidents)
+{
+    public IReadOnlyList<HeldInterval> Blocks { get; init; } = [];
+
+    /// <summary>R_K(t): the base reservation plus the units of blocks whose window holds t.</summary>
+    public long ReservedAt(DateTimeOffset t) => ReservedUnits + Blocks.Where(b => b.Start <= t && t < b.End).Sum(b => b.Units);
+}
 
 /// <summary>One incident's part in the month: the downtime minutes it caused, or why it caused none.</summary>
 public sealed record IncidentContribution(Incident Incident, bool Counted, decimal DowntimeMinutes, string Explanation);
@@ -32,7 +41,7 @@ public static class UptimeCalculator
     public static UptimeResult Compute(SlaTerms sla, IReadOnlyList<SlaPool> pools, DateTimeOffset from, DateTimeOffset to)
     {
         var periodTicks = to > from ? (to - from).Ticks : 0;
-        var reservedMinutes = pools.Sum(p => (decimal)p.ReservedUnits * periodTicks) / TicksPerMinute;
+        var reservedMinutes = pools.Sum(p => ((decimal)p.ReservedUnits * periodTicks) + (decimal)UsageIntegrals.GpuTicks(p.Blocks, from, to)) / TicksPerMinute;
         var contributions = new List<IncidentContribution>();
         decimal downtime = 0;
         foreach (var pool in pools)
@@ -52,13 +61,14 @@ public static class UptimeCalculator
             }
 
             var minutesByIncident = counted.ToDictionary(i => i.Id, _ => 0m, StringComparer.Ordinal);
-            if (pool.ReservedUnits > 0 && periodTicks > 0)
+            var reservesAnything = pool.ReservedUnits > 0 || pool.Blocks.Any(b => b.Units > 0 && b.Start < to && b.End > from);
+            if (reservesAnything && periodTicks > 0)
             {
                 downtime += Integrate(pool, counted, from, to, minutesByIncident);
             }
 
             contributions.AddRange(counted.Select(i => new IncidentContribution(i, true, minutesByIncident[i.Id],
-                pool.ReservedUnits == 0 ? "counted; the contract reserves nothing in this pool" : "counted")));
+                reservesAnything ? "counted" : "counted; the contract reserves nothing in this pool")));
         }
 
         var uptime = reservedMinutes == 0 ? 100m : 100m * (1m - (downtime / reservedMinutes));
@@ -77,8 +87,8 @@ public static class UptimeCalculator
     };
 
     /// <summary>
-    /// Downtime GPU-minutes of one pool: piecewise constant between incident edges and capacity
-    /// changes. Each counted incident is credited its share (its affected units over all affected units) of each piece.
+    /// Downtime GPU-minutes of one pool: piecewise constant between incident edges, capacity changes
+    /// and block boundaries. Each counted incident is credited its share (its affected units over all affected units) of each piece.
     /// </summary>
     private static decimal Integrate(SlaPool pool, List<Incident> counted, DateTimeOffset from, DateTimeOffset to, Dictionary<string, decimal> byIncident)
     {
@@ -92,6 +102,12 @@ public static class UptimeCalculator
         foreach (var c in pool.Capacity)
         {
             AddEdge(edges, c.At, from, to);
+        }
+
+        foreach (var b in pool.Blocks)
+        {
+            AddEdge(edges, b.Start, from, to);
+            AddEdge(edges, b.End, from, to);
         }
 
         decimal total = 0;
@@ -108,7 +124,7 @@ public static class UptimeCalculator
 
             var capacity = UsageIntegrals.CapacityAt(pool.Capacity, a);
             var fraction = capacity == 0 ? 1m : Math.Min(1m, (decimal)affected / capacity);
-            var minutes = fraction * pool.ReservedUnits * (b - a).Ticks / TicksPerMinute;
+            var minutes = fraction * pool.ReservedAt(a) * (b - a).Ticks / TicksPerMinute;
             total += minutes;
             foreach (var i in active)
             {

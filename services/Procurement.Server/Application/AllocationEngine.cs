@@ -1,5 +1,6 @@
 using Procurement.Domain.Common;
 using Procurement.Domain.Allocations;
+using Procurement.Domain.Blocks;
 using Procurement.Domain.Contracts;
 using Procurement.Domain.Errors;
 using Procurement.Storage;
@@ -41,6 +42,9 @@ public static class AllocationEngine
         /// <summary>Every contract that holds or queues for the pool, and every contract that asked since.</summary>
         public Dictionary<string, Contract> Contracts { get; }
 
+        /// <summary>Units of each contract's capacity blocks in effect when the view was built (part of its reservation).</summary>
+        internal Dictionary<string, long> BlockUnits { get; init; } = new(StringComparer.Ordinal);
+
         /// <summary>The first instant an open allocation of the pool ends by itself: before it, a sweep ends nothing.</summary>
         internal DateTimeOffset NextDue { get; set; } = DateTimeOffset.MaxValue;
 
@@ -55,7 +59,13 @@ public static class AllocationEngine
         {
             if (Contracts.TryAdd(contract.Id, contract))
             {
-                Ledger.AddStanding(contract.StandingIn(poolId, now));
+                var standing = contract.StandingIn(poolId, now);
+                if (BlockUnits.TryGetValue(contract.Id, out var blockUnits) && standing.CanAllocate)
+                {
+                    standing = standing with { ReservedUnits = checked(standing.ReservedUnits + blockUnits) };
+                }
+
+                Ledger.AddStanding(standing);
                 var (from, until) = contract.StandingHolds(now);
                 Holds = (Instants.Max(Holds.From, from), Holds.Until < until ? Holds.Until : until);
             }
@@ -88,16 +98,21 @@ public static class AllocationEngine
     public static async Task<PoolView> LoadAsync(IStoreSession s, string poolId, DateTimeOffset now, params Contract[] also)
     {
         var pool = await s.Pools.GetAsync(poolId) ?? throw DomainErrors.NotFound(Domain.Pools.Pool.ResourceType, poolId);
-        return Keep(s, poolId, ViewOf(s, pool.CapacityUnits, poolId, await LoadOpenAsync(s, poolId, also), now));
+        return Keep(s, poolId, ViewOf(s, pool.CapacityUnits, poolId, await LoadOpenAsync(s, poolId, also, now), now));
     }
 
-    /// <summary>A pool's ACTIVE and PENDING allocations and the contracts that hold them (with <c>also</c>).</summary>
-    private sealed record OpenAllocations(IReadOnlyList<Allocation> Active, IReadOnlyList<Allocation> Pending, Dictionary<string, Contract> Contracts);
+    /// <summary>
+    /// A pool's ACTIVE and PENDING allocations and the contracts that hold them (with <c>also</c>), and
+    /// its capacity blocks in effect or due at the time they were read, with the next ones to start.
+    /// </summary>
+    private sealed record OpenAllocations(IReadOnlyList<Allocation> Active, IReadOnlyList<Allocation> Pending, Dictionary<string, Contract> Contracts,
+        IReadOnlyList<CapacityBlock> Blocks);
 
-    private static async Task<OpenAllocations> LoadOpenAsync(IStoreSession s, string poolId, Contract[] also)
+    private static async Task<OpenAllocations> LoadOpenAsync(IStoreSession s, string poolId, Contract[] also, DateTimeOffset now)
     {
         var active = await s.Allocations.InPoolAsync(poolId, AllocationState.Active);
         var pending = await s.Allocations.InPoolAsync(poolId, AllocationState.Pending);
+        var blocks = await s.Blocks.CurrentInPoolAsync(poolId, now);
         var contracts = new Dictionary<string, Contract>(also.Length + active.Count + pending.Count, StringComparer.Ordinal);
         foreach (var c in also)
         {
@@ -115,7 +130,7 @@ public static class AllocationEngine
             }
         }
 
-        return new OpenAllocations(active, pending, contracts);
+        return new OpenAllocations(active, pending, contracts, blocks);
 
         void AddMissing(IReadOnlyList<Allocation> allocations)
         {
@@ -136,6 +151,25 @@ public static class AllocationEngine
         {
             Stamp = s.PoolViews<PoolView>()?.Stamp ?? default,
         };
+        // Blocks change the standings at their boundaries: the view holds until the next one.
+        var nextBoundary = DateTimeOffset.MaxValue;
+        foreach (var b in open.Blocks)
+        {
+            if (b.StartTime <= now && now < b.EndTime)
+            {
+                view.BlockUnits[b.ContractId] = checked(view.BlockUnits.GetValueOrDefault(b.ContractId) + b.Units);
+            }
+
+            var boundary = b.StartTime > now ? b.StartTime : b.EndTime;
+            nextBoundary = boundary < nextBoundary ? boundary : nextBoundary;
+        }
+
+        view.NextDue = nextBoundary;
+        if (nextBoundary < view.Holds.Until)
+        {
+            view.Holds = (view.Holds.From, nextBoundary);
+        }
+
         foreach (var c in open.Contracts.Values)
         {
             view.Include(poolId, c, now);
@@ -194,7 +228,7 @@ public static class AllocationEngine
     /// <returns>Whether it ended anything.</returns>
     public static async Task<bool> SweepPoolAsync(IStoreSession s, string poolId, DateTimeOffset now) =>
         Kept(s, poolId, now) is not { } kept || now >= kept.NextDue
-            ? await EndDueAsync(s, poolId, await LoadOpenAsync(s, poolId, []), now)
+            ? await EndDueAsync(s, poolId, await LoadOpenAsync(s, poolId, [], now), now)
             : false;
 
     /// <summary>Sweeps the pool (<see cref="SweepPoolAsync"/>), then returns it as admission sees it.</summary>
@@ -214,7 +248,7 @@ public static class AllocationEngine
         }
 
         var pool = await s.Pools.GetAsync(poolId) ?? throw DomainErrors.NotFound(Domain.Pools.Pool.ResourceType, poolId);
-        var open = await LoadOpenAsync(s, poolId, also);
+        var open = await LoadOpenAsync(s, poolId, also, now);
         // With nothing due, the view is built once from what the sweep loaded.
         return await EndDueAsync(s, poolId, open, now) ? await LoadAsync(s, poolId, now, also) : Keep(s, poolId, ViewOf(s, pool.CapacityUnits, poolId, open, now));
     }
@@ -222,6 +256,12 @@ public static class AllocationEngine
     private static async Task<bool> EndDueAsync(IStoreSession s, string poolId, OpenAllocations open, DateTimeOffset now)
     {
         var changed = false;
+        if (await ApplyBlockBoundariesAsync(s, poolId, open, now))
+        {
+            open = await LoadOpenAsync(s, poolId, [], now);
+            changed = true;
+        }
+
         foreach (var list in (IReadOnlyList<Allocation>[])[open.Active, open.Pending])
         {
             foreach (var a in list)
@@ -242,6 +282,63 @@ public static class AllocationEngine
         }
 
         return changed;
+    }
+
+    /// <summary>
+    /// Starts and ends the pool's capacity blocks whose boundary has come, in time order (at one
+    /// instant, starts first), each with its event at the boundary. When a block ends and its contract
+    /// holds more than its reservation plus burst limit, the excess is ended (<see cref="BlockEnd.Victims"/>).
+    /// </summary>
+    private static async Task<bool> ApplyBlockBoundariesAsync(IStoreSession s, string poolId, OpenAllocations open, DateTimeOffset now)
+    {
+        var due = new List<(DateTimeOffset At, bool IsStart, string BlockId)>();
+        var blocks = new Dictionary<string, CapacityBlock>(StringComparer.Ordinal);
+        foreach (var b in open.Blocks)
+        {
+            blocks[b.Id] = b;
+            if (b.State == BlockState.Booked && b.StartTime <= now)
+            {
+                due.Add((b.StartTime, true, b.Id));
+            }
+
+            if (b.EndTime <= now)
+            {
+                due.Add((b.EndTime, false, b.Id));
+            }
+        }
+
+        if (due.Count == 0)
+        {
+            return false;
+        }
+
+        var held = open.Active.ToList();
+        foreach (var (at, isStart, id) in due.OrderBy(d => d.At).ThenBy(d => d.IsStart ? 0 : 1))
+        {
+            var block = blocks[id];
+            var next = block with { State = isStart ? BlockState.Active : BlockState.Completed, Revision = block.Revision + 1 };
+            await s.Blocks.UpdateAsync(next, block.Revision);
+            blocks[id] = next;
+            await s.AllocationEvents.AppendAsync(new AllocationEvent(0, at, isStart ? AllocationEventType.BlockStarted : AllocationEventType.BlockEnded,
+                AllocationCause.EndTimeReached, next.Id, next.ContractId, next.TenantId, next.PoolId, next.Units, default, null, next.State));
+            if (!isStart && open.Contracts.TryGetValue(next.ContractId, out var contract))
+            {
+                var standing = contract.StandingIn(poolId, at);
+                var reserved = standing.ReservedUnits + blocks.Values.Where(b => b.ContractId == contract.Id && b.State == BlockState.Active).Sum(b => b.Units);
+                // Allocations that ended by themselves before the block's end take nothing back.
+                var holding = held.Where(a => a.ContractId == contract.Id && DueInstant(a, contract) > at).ToList();
+                var excess = holding.Sum(a => a.Units) - (reserved + standing.BurstLimitUnits);
+                foreach (var victim in BlockEnd.Victims(holding.Select(Held), excess))
+                {
+                    var allocation = holding.First(a => a.Id == victim.AllocationId);
+                    await EndAsync(s, allocation, AllocationState.Expired, AllocationCause.CapacityBlockEnded, at);
+                    held.Remove(allocation);
+                }
+            }
+        }
+
+        s.PoolViews<PoolView>()?.Drop(poolId);
+        return true;
     }
 
     /// <summary>
@@ -357,8 +454,21 @@ public static class AllocationEngine
     public static async Task EndContractAllocationsAsync(IStoreSession s, string contractId, AllocationCause cause, DateTimeOffset now)
     {
         var open = await s.Allocations.OpenOfContractAsync(contractId);
-        var pools = open.Select(a => a.PoolId).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToList();
-        await s.LockPoolsAsync(pools);
+        // Termination also ends the contract's ACTIVE capacity blocks and cancels its future ones.
+        var blocks = cause == AllocationCause.ContractTerminated ? await s.Blocks.PlacedOfContractAsync(contractId) : [];
+        var pools = open.Select(a => a.PoolId).Concat(blocks.Select(b => b.PoolId)).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToList();
+        if (await s.LockPoolsAsync(pools) || blocks.Count > 0)
+        {
+            foreach (var pool in blocks.Select(b => b.PoolId).Distinct(StringComparer.Ordinal))
+            {
+                await SweepPoolAsync(s, pool, now);
+            }
+
+            open = await s.Allocations.OpenOfContractAsync(contractId);
+            blocks = blocks.Count > 0 ? await s.Blocks.PlacedOfContractAsync(contractId) : [];
+            await CapacityBlocks.EndForTerminationAsync(s, blocks, now);
+        }
+
         foreach (var a in open)
         {
             await EndAsync(s, a, a.State == AllocationState.Active ? AllocationState.Released : AllocationState.Cancelled, cause, now);

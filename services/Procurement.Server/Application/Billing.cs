@@ -24,7 +24,10 @@ public sealed record PoolUsageFacts(
     decimal? PoolUtilization,
     decimal BusyGpuHours)
 {
+    /// <summary>Priced hours: guaranteed and burst (hours within capacity blocks are prepaid).</summary>
     public decimal GpuHours => GuaranteedGpuHours + BurstGpuHours;
+
+    public decimal BlockGpuHours { get; init; }
 }
 
 public sealed record StatementComputation(BillingPeriod Period, StatementResult Result, IReadOnlyList<PoolUsageFacts> Pools, decimal ReservedGpuHours, decimal? BusyFraction);
@@ -72,14 +75,45 @@ public static class Billing
     public static async Task<UptimeResult> SlaAsync(IStoreSession s, BillingPeriod p)
     {
         var pools = new List<SlaPool>();
-        var entitlements = p.Version.Terms.Entitlements;
-        var incidents = await s.Incidents.OverlappingAsync(entitlements.Select(e => e.PoolId).ToList(), p.From, p.To);
-        foreach (var e in entitlements)
+        var terms = p.Version.Terms;
+        // R_K(t) includes the contract's capacity blocks: an outage during a block earns credit on it.
+        var blocks = (await s.Blocks.BilledAsync(p.Contract.Id, p.From, p.To)).Where(b => b.State != Domain.Blocks.BlockState.Cancelled).ToList();
+        var poolIds = terms.Entitlements.Select(e => e.PoolId).Concat(blocks.Select(b => b.PoolId)).Distinct(StringComparer.Ordinal).ToList();
+        var incidents = await s.Incidents.OverlappingAsync(poolIds, p.From, p.To);
+        foreach (var poolId in poolIds)
         {
-            pools.Add(new SlaPool(e.PoolId, e.ReservedUnits, await s.Billing.CapacityHistoryAsync(e.PoolId), incidents.Where(i => i.PoolId == e.PoolId).ToList()));
+            pools.Add(new SlaPool(poolId, terms.ReservedUnits(poolId), await s.Billing.CapacityHistoryAsync(poolId), incidents.Where(i => i.PoolId == poolId).ToList())
+            {
+                Blocks = blocks.Where(b => b.PoolId == poolId).Select(b => new HeldInterval(b.StartTime, b.EndTime, b.Units)).ToList(),
+            });
         }
 
-        return UptimeCalculator.Compute(p.Version.Terms.Sla, pools, p.From, p.To);
+        return UptimeCalculator.Compute(terms.Sla, pools, p.From, p.To);
+    }
+
+    /// <summary>
+    /// The month's capacity-block charges: each block's hours inside the period at its price, and the
+    /// whole price of a block cancelled inside its notice whose window starts in the month.
+    /// </summary>
+    public static async Task<IReadOnlyList<BlockCharge>> BlockChargesAsync(IStoreSession s, BillingPeriod p)
+    {
+        var charges = new List<BlockCharge>();
+        foreach (var b in await s.Blocks.BilledAsync(p.Contract.Id, p.Month.Start, p.Month.End))
+        {
+            if (b.State == Domain.Blocks.BlockState.Cancelled)
+            {
+                charges.Add(new BlockCharge(b.Id, b.PoolId, b.Units, b.StartTime, b.EndTime, b.Units * Hours(b.StartTime, b.EndTime), b.UnitPrice, true));
+            }
+            else if (Instants.Min(b.EndTime, p.To) > Instants.Max(b.StartTime, p.From))
+            {
+                charges.Add(new BlockCharge(b.Id, b.PoolId, b.Units, b.StartTime, b.EndTime,
+                    b.Units * Hours(Instants.Max(b.StartTime, p.From), Instants.Min(b.EndTime, p.To)), b.UnitPrice, false));
+            }
+        }
+
+        return charges;
+
+        static decimal Hours(DateTimeOffset from, DateTimeOffset to) => (decimal)(to - from).Ticks / TimeSpan.TicksPerHour;
     }
 
     /// <summary>
@@ -101,7 +135,7 @@ public static class Billing
             var capacityHours = UsageIntegrals.CapacityHours(await s.Billing.CapacityHistoryAsync(u.PoolId), p.Month.Start, monthSoFar);
             decimal? utilization = capacityHours == 0 ? null : u.PoolAllocatedUnitMs / 3_600_000m / capacityHours;
             pools.Add(new PoolUsageFacts(u.PoolId, pool.AcceleratorType, reserved, UsageIntegrals.Hours(u.Guaranteed), UsageIntegrals.Hours(u.Burst),
-                reserved * periodHours, utilization, u.BusyGpuSeconds / 3600m));
+                reserved * periodHours, utilization, u.BusyGpuSeconds / 3600m) { BlockGpuHours = UsageIntegrals.Hours(u.Block) });
         }
 
         var totalHours = pools.Sum(x => x.GpuHours);
@@ -110,12 +144,18 @@ public static class Billing
             reservedHours == 0 ? null : pools.Sum(x => x.GuaranteedGpuHours) / reservedHours,
             totalHours == 0 ? null : pools.Where(x => x.PoolUtilization is not null).Sum(x => x.PoolUtilization!.Value * x.GpuHours) / totalHours);
         var quantities = pools.GroupBy(x => x.AcceleratorType)
-            .Select(g => new UsageQuantity(g.Key, g.Sum(x => x.GpuHours), g.Sum(x => x.GuaranteedGpuHours), g.Sum(x => x.BurstGpuHours)))
+            .Select(g => new UsageQuantity(g.Key, g.Sum(x => x.GpuHours), g.Sum(x => x.GuaranteedGpuHours), g.Sum(x => x.BurstGpuHours))
+            {
+                BlockGpuHours = g.Sum(x => x.BlockGpuHours),
+            })
             .ToList();
         // The index is read at the period's start: for a term that starts mid-month, the term's start.
         var index = terms.IndexLinkage is { } linkage ? (await s.IndexValues.LatestAtAsync(linkage.IndexName, p.From))?.Value : null;
         var sla = await SlaAsync(s, p);
-        var result = StatementCalculator.Compute(new StatementInputs(terms, p.Month, quantities, metrics, index, new SlaOutcome(sla.UptimePercent, sla.CreditRow)));
+        var result = StatementCalculator.Compute(new StatementInputs(terms, p.Month, quantities, metrics, index, new SlaOutcome(sla.UptimePercent, sla.CreditRow))
+        {
+            Blocks = await BlockChargesAsync(s, p),
+        });
         return new StatementComputation(p, result, pools, reservedHours, totalHours == 0 ? null : pools.Sum(x => x.BusyGpuHours) / totalHours);
     }
 }

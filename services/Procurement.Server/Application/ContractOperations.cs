@@ -59,6 +59,11 @@ public static class ContractOperations
         {
             throw ReservationLedger.OverbookedError($"{action} contract '{contract.Id}'", overbooked);
         }
+
+        foreach (var pool in poolIds.Order(StringComparer.Ordinal))
+        {
+            await CapacityBlocks.EnsureCalendarFitsAsync(session, pool, capacity.GetValueOrDefault(pool), reserved.GetValueOrDefault(pool), now, $"{action} contract '{contract.Id}'");
+        }
     }
 
     /// <summary>Creates and stores a DRAFT contract from validated terms.</summary>

@@ -7,7 +7,11 @@ using Procurement.Storage.Repositories;
 namespace Procurement.Server.Application;
 
 /// <summary>One pool's usage in a statement's period, exact: unit-ticks, unit-milliseconds and seconds.</summary>
-public sealed record PeriodPoolUsage(string PoolId, Int128 Guaranteed, Int128 Burst, long PoolAllocatedUnitMs, long BusyGpuSeconds);
+public sealed record PeriodPoolUsage(string PoolId, Int128 Guaranteed, Int128 Burst, long PoolAllocatedUnitMs, long BusyGpuSeconds)
+{
+    /// <summary>Unit-ticks held above the base reservation within the contract's capacity blocks (prepaid).</summary>
+    public Int128 Block { get; init; }
+}
 
 /// <summary>
 /// Keeps statements from growing with history. Each pool's timeline is folded, a stretch at a time,
@@ -49,10 +53,12 @@ public static class UsageTotals
 
         var contracts = (await s.Contracts.GetManyAsync(held.Select(h => h.ContractId).Distinct(StringComparer.Ordinal).ToList()))
             .ToDictionary(c => c.Id, StringComparer.Ordinal);
-        var (splits, allocated) = UsageFold.Fold(held, DateTimeOffset.FromUnixTimeMilliseconds(fromMs), to,
-            (contractId, month) => contracts.TryGetValue(contractId, out var c) ? Billed(c, poolId, month) : null);
+        var from = DateTimeOffset.FromUnixTimeMilliseconds(fromMs);
+        var blocks = BlocksByContract(await s.Blocks.WindowsInPoolAsync(poolId, from, to));
+        var (splits, allocated) = UsageFold.Fold(held, from, to,
+            (contractId, month) => contracts.TryGetValue(contractId, out var c) ? Billed(c, poolId, month, blocks.GetValueOrDefault(contractId) ?? []) : null);
         await s.Totals.AddFoldAsync(poolId,
-            splits.Select(x => new ContractTotalsDelta(x.ContractId, x.Month.Start.ToUnixTimeMilliseconds(), Ms(x.Guaranteed), Ms(x.Burst))).ToList(),
+            splits.Select(x => new ContractTotalsDelta(x.ContractId, x.Month.Start.ToUnixTimeMilliseconds(), Ms(x.Guaranteed), Ms(x.Burst), Ms(x.Block))).ToList(),
             allocated.Select(x => (x.Month.Start.ToUnixTimeMilliseconds(), Ms(x.Allocated))).ToList(),
             toMs);
         return true;
@@ -84,10 +90,11 @@ public static class UsageTotals
                 }
 
                 var mark = DateTimeOffset.FromUnixTimeMilliseconds(markMs);
-                var (g, b) = Billed(contract, poolId, m) is { } w
-                    ? UsageIntegrals.SplitTicks(intervals.Where(i => i.PoolId == poolId).Select(i => i.Interval), w.ReservedUnits, w.From, Instants.Min(w.To, mark))
-                    : (0, 0);
-                await s.Totals.SetSplitAsync(poolId, new ContractTotalsDelta(contract.Id, m.Start.ToUnixTimeMilliseconds(), Ms(g), Ms(b)));
+                var blocks = BlocksByContract(await s.Blocks.WindowsInPoolAsync(poolId, m.Start, m.End)).GetValueOrDefault(contract.Id) ?? [];
+                var (g, x, b) = Billed(contract, poolId, m, blocks) is { } w
+                    ? UsageIntegrals.SplitTicks(intervals.Where(i => i.PoolId == poolId).Select(i => i.Interval), w.ReservedUnits, w.Blocks, w.From, Instants.Min(w.To, mark))
+                    : (0, 0, 0);
+                await s.Totals.SetSplitAsync(poolId, new ContractTotalsDelta(contract.Id, m.Start.ToUnixTimeMilliseconds(), Ms(g), Ms(b), Ms(x)));
             }
         }
     }
@@ -116,12 +123,13 @@ public static class UsageTotals
             IReadOnlyList<ContractHeld> held = liveFrom < monthSoFar
                 ? await s.Totals.HeldSinceAsync(poolId, liveFrom.ToUnixTimeMilliseconds(), monthSoFar.ToUnixTimeMilliseconds(), now.ToUnixTimeMilliseconds())
                 : [];
-            var (g, b) = UsageIntegrals.SplitTicks(held.Where(h => h.ContractId == p.Contract.Id).Select(h => h.Interval), terms.ReservedUnits(poolId),
-                Instants.Max(p.From, mark), p.To);
+            var (g, x, b) = UsageIntegrals.SplitTicks(held.Where(h => h.ContractId == p.Contract.Id).Select(h => h.Interval), terms.ReservedUnits(poolId),
+                await ContractBlocksAsync(s, p, poolId), Instants.Max(p.From, mark), p.To);
             folded.TryGetValue(poolId, out var f);
             g += (Int128)(f?.GuaranteedUnitMs ?? 0) * TicksPerMs;
             b += (Int128)(f?.BurstUnitMs ?? 0) * TicksPerMs;
-            if (g + b == 0 && terms.Entitlements.All(e => e.PoolId != poolId))
+            x += (Int128)(f?.BlockUnitMs ?? 0) * TicksPerMs;
+            if (g + x + b == 0 && terms.Entitlements.All(e => e.PoolId != poolId))
             {
                 continue;
             }
@@ -139,7 +147,7 @@ public static class UsageTotals
                 busy -= await s.Billing.BusySecondsAsync(p.Contract.Id, poolId, p.To, p.Month.End);
             }
 
-            usage.Add(new PeriodPoolUsage(poolId, g, b, allocated, busy));
+            usage.Add(new PeriodPoolUsage(poolId, g, b, allocated, busy) { Block = x });
         }
 
         return usage;
@@ -155,17 +163,18 @@ public static class UsageTotals
         var usage = new List<PeriodPoolUsage>();
         foreach (var poolId in poolIds)
         {
-            var (g, b) = UsageIntegrals.SplitTicks(intervals.Where(i => i.PoolId == poolId).Select(i => i.Interval), terms.ReservedUnits(poolId), p.From, p.To);
+            var (g, x, b) = UsageIntegrals.SplitTicks(intervals.Where(i => i.PoolId == poolId).Select(i => i.Interval), terms.ReservedUnits(poolId),
+                await ContractBlocksAsync(s, p, poolId), p.From, p.To);
             usage.Add(new PeriodPoolUsage(poolId, g, b,
                 await s.Billing.PoolAllocatedUnitMsAsync(poolId, p.Month.Start, monthSoFar, now),
-                await s.Billing.BusySecondsAsync(p.Contract.Id, poolId, p.From, p.To)));
+                await s.Billing.BusySecondsAsync(p.Contract.Id, poolId, p.From, p.To)) { Block = x });
         }
 
         return usage;
     }
 
-    /// <summary>Where a contract's usage in the pool counts in a month, and the reservation it is split by.</summary>
-    private static BilledWindow? Billed(Contract contract, string poolId, BillingMonth month)
+    /// <summary>Where a contract's usage in the pool counts in a month, the reservation and the blocks it is split by.</summary>
+    private static BilledWindow? Billed(Contract contract, string poolId, BillingMonth month, IReadOnlyCollection<HeldInterval> blocks)
     {
         if (contract.StoredState == ContractState.Draft)
         {
@@ -173,8 +182,16 @@ public static class UsageTotals
         }
 
         var (version, from, end) = Billing.Window(contract, month);
-        return from < end ? new BilledWindow(version.Terms.ReservedUnits(poolId), from, end) : null;
+        return from < end ? new BilledWindow(version.Terms.ReservedUnits(poolId), from, end, blocks) : null;
     }
+
+    private static Dictionary<string, IReadOnlyCollection<HeldInterval>> BlocksByContract(IReadOnlyList<Domain.Blocks.CapacityBlock> blocks) =>
+        blocks.GroupBy(b => b.ContractId, StringComparer.Ordinal)
+            .ToDictionary(g => g.Key, g => (IReadOnlyCollection<HeldInterval>)g.Select(b => new HeldInterval(b.StartTime, b.EndTime, b.Units)).ToList(), StringComparer.Ordinal);
+
+    /// <summary>The contract's block windows in the pool that overlap the period.</summary>
+    private static async Task<IReadOnlyCollection<HeldInterval>> ContractBlocksAsync(IStoreSession s, BillingPeriod p, string poolId) =>
+        BlocksByContract(await s.Blocks.WindowsInPoolAsync(poolId, p.From, p.To)).GetValueOrDefault(p.Contract.Id) ?? [];
 
     // Stored times are whole milliseconds, so unit-ticks are whole unit-milliseconds.
     private static long Ms(Int128 unitTicks) =>

@@ -45,6 +45,11 @@ public static class MethodPolicies
         [Path(AllocationService.Descriptor, "ReleaseAllocation")] = OperatorAndCustomer,
         [Path(AllocationService.Descriptor, "WatchAllocations")] = OperatorAndCustomer,
         [Path(AllocationService.Descriptor, "ReportUsage")] = OperatorAndMeter,
+        [Path(AllocationService.Descriptor, "BookCapacityBlock")] = OperatorAndCustomer,
+        [Path(AllocationService.Descriptor, "GetCapacityBlock")] = OperatorAndCustomer,
+        [Path(AllocationService.Descriptor, "ListCapacityBlocks")] = OperatorAndCustomer,
+        [Path(AllocationService.Descriptor, "CancelCapacityBlock")] = OperatorAndCustomer,
+        [Path(AllocationService.Descriptor, "FindCapacityBlockOfferings")] = OperatorAndCustomer,
     };
 
     public static bool IsAnonymous(string method) =>

@@ -6,7 +6,7 @@ namespace Procurement.Server.Hosting;
 
 /// <summary>
 /// Ends what time ends: allocations past their end time and allocations of contracts whose term is
-/// over, then retries the queues they free. Every admission also sweeps its own pool first, so this
+/// over, then retries the queues they free; starts and ends capacity blocks on time. Every admission also sweeps its own pool first, so this
 /// only matters for pools nobody is calling about. Driven by the injected <see cref="TimeProvider"/>.
 /// </summary>
 public sealed partial class AllocationSweeper(IProcurementStore store, TimeProvider time, IOptions<ServerOptions> options, ILogger<AllocationSweeper> logger)
@@ -18,7 +18,8 @@ public sealed partial class AllocationSweeper(IProcurementStore store, TimeProvi
         var now = Mutations.TruncateToMilliseconds(time.GetUtcNow());
         return store.WriteAsync<IReadOnlyList<string>>(async s =>
         {
-            var pools = (await s.Allocations.PoolsWithDueAllocationsAsync(now)).Order(StringComparer.Ordinal).ToList();
+            var pools = (await s.Allocations.PoolsWithDueAllocationsAsync(now)).Concat(await s.Blocks.PoolsDueAsync(now))
+                .Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToList();
             await s.LockPoolsAsync(pools);
             foreach (var pool in pools)
             {

@@ -60,18 +60,31 @@ public static class AllocationMapper
     }
 
     /// <summary>An event; <paramref name="showPreemptor"/> is false when the allocation that took the units is another tenant's.</summary>
-    public static V1.AllocationEvent ToApi(this AllocationEvent e, bool showPreemptor = true) => new()
-    {
-        Sequence = e.Sequence,
-        Time = Timestamp.FromDateTimeOffset(e.OccurredAt),
-        Type = (V1.AllocationEventType)(int)e.Type,
-        Cause = (V1.AllocationCause)(int)e.Cause,
-        AllocationId = e.AllocationId,
-        ContractId = e.ContractId,
-        TenantId = e.TenantId,
-        PoolId = e.PoolId,
-        Units = e.Units,
-        State = (V1.AllocationState)(int)e.State,
-        PreemptedBy = showPreemptor ? e.PreemptedBy ?? "" : "",
-    };
+    public static V1.AllocationEvent ToApi(this AllocationEvent e, bool showPreemptor = true) => e.IsBlockEvent
+        ? new()
+        {
+            Sequence = e.Sequence,
+            Time = Timestamp.FromDateTimeOffset(e.OccurredAt),
+            Type = (V1.AllocationEventType)(int)e.Type,
+            BlockId = e.AllocationId,
+            ContractId = e.ContractId,
+            TenantId = e.TenantId,
+            PoolId = e.PoolId,
+            Units = e.Units,
+            BlockState = (V1.CapacityBlockState)(int)e.BlockState!.Value,
+        }
+        : new()
+        {
+            Sequence = e.Sequence,
+            Time = Timestamp.FromDateTimeOffset(e.OccurredAt),
+            Type = (V1.AllocationEventType)(int)e.Type,
+            Cause = (V1.AllocationCause)(int)e.Cause,
+            AllocationId = e.AllocationId,
+            ContractId = e.ContractId,
+            TenantId = e.TenantId,
+            PoolId = e.PoolId,
+            Units = e.Units,
+            State = (V1.AllocationState)(int)e.State,
+            PreemptedBy = showPreemptor ? e.PreemptedBy ?? "" : "",
+        };
 }

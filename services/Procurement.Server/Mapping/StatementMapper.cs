@@ -38,6 +38,7 @@ public static class StatementMapper
             ReservedGpuHours = Dec(x.ReservedGpuHours),
             PoolUtilization = Dec(x.PoolUtilization),
             BusyGpuHours = Dec(x.BusyGpuHours),
+            BlockGpuHours = x.BlockGpuHours == 0 ? "" : Dec(x.BlockGpuHours),
         }));
         return statement;
     }
@@ -91,6 +92,7 @@ public static class StatementMapper
                         GuaranteedGpuHours = isQuote ? "" : Dec(line.Usage.GuaranteedGpuHours),
                         BurstGpuHours = isQuote ? "" : Dec(line.Usage.BurstGpuHours),
                         IndexFactor = Dec(r.Index.Factor),
+                        BlockGpuHours = line.Usage.BlockGpuHours == 0 ? "" : Dec(line.Usage.BlockGpuHours),
                     };
                     api.Usage.Tiers.AddRange(line.Tiers!.Select(t => new V1.TierChargeDetail
                     {
@@ -122,6 +124,22 @@ public static class StatementMapper
                         ProratedCommitment = Dec(line.ProratedCommitment),
                         AdjustedUsage = Dec(line.Base),
                     };
+                    break;
+                case StatementLineKind.CapacityBlocks:
+                    api.Blocks = new V1.BlocksLineDetail();
+                    api.Blocks.Blocks.AddRange(line.Blocks!.Select(b => new V1.BlockChargeDetail
+                    {
+                        BlockId = b.Block.BlockId,
+                        PoolId = b.Block.PoolId,
+                        Units = b.Block.Units,
+                        StartTime = Timestamp.FromDateTimeOffset(b.Block.StartTime),
+                        EndTime = Timestamp.FromDateTimeOffset(b.Block.EndTime),
+                        GpuHours = Dec(b.Block.GpuHours),
+                        UnitPrice = Dec(b.Block.UnitPrice),
+                        Amount = TermsMapper.Money(MoneyMath.ToMicros(b.Amount), currency),
+                        UnroundedAmount = Dec(b.Block.UnroundedAmount),
+                        CancellationCharge = b.Block.CancellationCharge,
+                    }));
                     break;
                 case StatementLineKind.SlaCredit:
                     api.Credit = new V1.CreditLineDetail

@@ -108,6 +108,10 @@ public sealed partial class AllocationGrpcService(
                 {
                     throw ReservationLedger.OverbookedError($"reduce the capacity of pool '{pool.Id}' to {request.CapacityUnits}", overbooked);
                 }
+
+                // ... and so must its capacity blocks, at every instant from now on.
+                await CapacityBlocks.EnsureCalendarFitsAsync(m.Session, pool.Id, request.CapacityUnits, reserved.GetValueOrDefault(pool.Id), m.Now,
+                    $"reduce the capacity of pool '{pool.Id}' to {request.CapacityUnits}");
             }
 
             await AllocationEngine.SweepPoolAsync(m.Session, pool.Id, m.Now);

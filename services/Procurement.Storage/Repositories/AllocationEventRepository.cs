@@ -3,7 +3,11 @@ using Procurement.Domain.Allocations;
 
 namespace Procurement.Storage.Repositories;
 
-/// <summary>One transition of one allocation, at a position in the log (increasing, with gaps on PostgreSQL; consistent with commit order per pool).</summary>
+/// <summary>
+/// One transition of one allocation, at a position in the log (increasing, with gaps on PostgreSQL;
+/// consistent with commit order per pool). A capacity block's event (BLOCK_STARTED, BLOCK_ENDED) has
+/// the block's id in <see cref="AllocationId"/> and its state in <see cref="BlockState"/>.
+/// </summary>
 public sealed record AllocationEvent(
     long Sequence,
     DateTimeOffset OccurredAt,
@@ -15,7 +19,11 @@ public sealed record AllocationEvent(
     string PoolId,
     long Units,
     AllocationState State,
-    string? PreemptedBy);
+    string? PreemptedBy,
+    Domain.Blocks.BlockState? BlockState = null)
+{
+    public bool IsBlockEvent => Type is AllocationEventType.BlockStarted or AllocationEventType.BlockEnded;
+}
 
 public sealed record AllocationEventFilter(string? TenantId, string? ContractId, string? PoolId);
 
@@ -65,7 +73,7 @@ public sealed class AllocationEventRepository(DbScope db, Action<AllocationEvent
 
         await statement.Bind("@OccurredAtMs", UnixTime.ToMs(e.OccurredAt)).Bind("@Type", EnumNames.ToUpperSnake(e.Type))
             .Bind("@Cause", EnumNames.ToUpperSnake(e.Cause)).Bind("@AllocationId", e.AllocationId).Bind("@ContractId", e.ContractId)
-            .Bind("@TenantId", e.TenantId).Bind("@PoolId", e.PoolId).Bind("@Units", e.Units).Bind("@State", EnumNames.ToUpperSnake(e.State))
+            .Bind("@TenantId", e.TenantId).Bind("@PoolId", e.PoolId).Bind("@Units", e.Units).Bind("@State", e.BlockState is { } blockState ? EnumNames.ToUpperSnake(blockState) : EnumNames.ToUpperSnake(e.State))
             .Bind("@PreemptedBy", e.PreemptedBy).ExecuteOneRowAsync(() => new ConcurrentWriteException("allocation event", e.AllocationId));
         appended?.Invoke(e);
     }
@@ -74,9 +82,7 @@ public sealed class AllocationEventRepository(DbScope db, Action<AllocationEvent
         (await db.Connection.QueryAsync<Row>(db.Command(Sql[db.Dialect].After, new
         {
             AfterSeq = afterSeq, filter.TenantId, filter.ContractId, filter.PoolId, Limit = limit,
-        }))).Select(r => new AllocationEvent(r.Sequence, UnixTime.FromMs(r.OccurredAtMs), EnumNames.Parse<AllocationEventType>(r.Type),
-            EnumNames.Parse<AllocationCause>(r.Cause), r.AllocationId, r.ContractId, r.TenantId, r.PoolId, r.Units,
-            EnumNames.Parse<AllocationState>(r.State), r.PreemptedBy)).ToList();
+        }))).Select(r => r.ToDomain()).ToList();
 
     private sealed class Row
     {
@@ -91,5 +97,14 @@ public sealed class AllocationEventRepository(DbScope db, Action<AllocationEvent
         public long Units { get; set; }
         public string State { get; set; } = "";
         public string? PreemptedBy { get; set; }
+
+        public AllocationEvent ToDomain()
+        {
+            var type = EnumNames.Parse<AllocationEventType>(Type);
+            var isBlock = type is AllocationEventType.BlockStarted or AllocationEventType.BlockEnded;
+            return new AllocationEvent(Sequence, UnixTime.FromMs(OccurredAtMs), type, EnumNames.Parse<AllocationCause>(Cause), AllocationId, ContractId, TenantId,
+                PoolId, Units, isBlock ? default : EnumNames.Parse<AllocationState>(State), PreemptedBy,
+                isBlock ? EnumNames.Parse<Domain.Blocks.BlockState>(State) : null);
+        }
     }
 }

@@ -4,10 +4,10 @@ using Procurement.Domain.Pricing;
 namespace Procurement.Storage.Repositories;
 
 /// <summary>A contract's folded totals in one pool and month (unit-milliseconds; busy seconds).</summary>
-public sealed record ContractPoolTotals(string PoolId, long GuaranteedUnitMs, long BurstUnitMs, long BusyGpuSeconds);
+public sealed record ContractPoolTotals(string PoolId, long GuaranteedUnitMs, long BurstUnitMs, long BusyGpuSeconds, long BlockUnitMs);
 
 /// <summary>One month's folded split of a contract in a pool, to add to the totals.</summary>
-public sealed record ContractTotalsDelta(string ContractId, long MonthStartMs, long GuaranteedUnitMs, long BurstUnitMs);
+public sealed record ContractTotalsDelta(string ContractId, long MonthStartMs, long GuaranteedUnitMs, long BurstUnitMs, long BlockUnitMs);
 
 /// <summary>Busy GPU-seconds of stored samples of a contract in a pool whose windows start in a month.</summary>
 public sealed record BusyDelta(string ContractId, string PoolId, long MonthStartMs, long BusyGpuSeconds);
@@ -51,18 +51,19 @@ public sealed class UsageTotalsRepository(DbScope db)
         """;
 
     private const string AddSplit = """
-        INSERT INTO usage_totals (contract_id, pool_id, month_start_ms, guaranteed_unit_ms, burst_unit_ms)
-        VALUES (@ContractId, @PoolId, @MonthStartMs, @GuaranteedUnitMs, @BurstUnitMs)
+        INSERT INTO usage_totals (contract_id, pool_id, month_start_ms, guaranteed_unit_ms, burst_unit_ms, block_unit_ms)
+        VALUES (@ContractId, @PoolId, @MonthStartMs, @GuaranteedUnitMs, @BurstUnitMs, @BlockUnitMs)
         ON CONFLICT (contract_id, month_start_ms, pool_id) DO UPDATE
         SET guaranteed_unit_ms = usage_totals.guaranteed_unit_ms + excluded.guaranteed_unit_ms,
-            burst_unit_ms = usage_totals.burst_unit_ms + excluded.burst_unit_ms
+            burst_unit_ms = usage_totals.burst_unit_ms + excluded.burst_unit_ms,
+            block_unit_ms = usage_totals.block_unit_ms + excluded.block_unit_ms
         """;
 
     private const string SetSplit = """
-        INSERT INTO usage_totals (contract_id, pool_id, month_start_ms, guaranteed_unit_ms, burst_unit_ms)
-        VALUES (@ContractId, @PoolId, @MonthStartMs, @GuaranteedUnitMs, @BurstUnitMs)
+        INSERT INTO usage_totals (contract_id, pool_id, month_start_ms, guaranteed_unit_ms, burst_unit_ms, block_unit_ms)
+        VALUES (@ContractId, @PoolId, @MonthStartMs, @GuaranteedUnitMs, @BurstUnitMs, @BlockUnitMs)
         ON CONFLICT (contract_id, month_start_ms, pool_id) DO UPDATE
-        SET guaranteed_unit_ms = excluded.guaranteed_unit_ms, burst_unit_ms = excluded.burst_unit_ms
+        SET guaranteed_unit_ms = excluded.guaranteed_unit_ms, burst_unit_ms = excluded.burst_unit_ms, block_unit_ms = excluded.block_unit_ms
         """;
 
     private const string AddBusy = """
@@ -80,7 +81,8 @@ public sealed class UsageTotalsRepository(DbScope db)
         """;
 
     private const string SelectContractMonth = """
-        SELECT pool_id AS PoolId, guaranteed_unit_ms AS GuaranteedUnitMs, burst_unit_ms AS BurstUnitMs, busy_gpu_seconds AS BusyGpuSeconds
+        SELECT pool_id AS PoolId, guaranteed_unit_ms AS GuaranteedUnitMs, burst_unit_ms AS BurstUnitMs, busy_gpu_seconds AS BusyGpuSeconds,
+               block_unit_ms AS BlockUnitMs
         FROM usage_totals WHERE contract_id = @ContractId AND month_start_ms = @MonthStartMs
         """;
 
@@ -112,7 +114,7 @@ public sealed class UsageTotalsRepository(DbScope db)
         {
             await db.Connection.ExecuteAsync(db.Command(AddSplit, new
             {
-                d.ContractId, PoolId = poolId, d.MonthStartMs, d.GuaranteedUnitMs, d.BurstUnitMs,
+                d.ContractId, PoolId = poolId, d.MonthStartMs, d.GuaranteedUnitMs, d.BurstUnitMs, d.BlockUnitMs,
             }));
         }
 
@@ -126,7 +128,10 @@ public sealed class UsageTotalsRepository(DbScope db)
 
     /// <summary>Replaces a contract's folded split of a month in one pool (its terms for the month changed).</summary>
     public Task SetSplitAsync(string poolId, ContractTotalsDelta split) =>
-        db.Connection.ExecuteAsync(db.Command(SetSplit, new { split.ContractId, PoolId = poolId, split.MonthStartMs, split.GuaranteedUnitMs, split.BurstUnitMs }));
+        db.Connection.ExecuteAsync(db.Command(SetSplit, new
+        {
+            split.ContractId, PoolId = poolId, split.MonthStartMs, split.GuaranteedUnitMs, split.BurstUnitMs, split.BlockUnitMs,
+        }));
 
     /// <summary>Counts stored samples' busy seconds into their months (in the samples' own unit).</summary>
     public async Task AddBusyAsync(IReadOnlyList<BusyDelta> deltas)
