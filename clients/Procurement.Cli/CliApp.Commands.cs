@@ -50,6 +50,21 @@ public static partial class CliApp
         new("allocations", "watch", "Print allocation events as they happen; reconnects and resumes by itself.",
             "[--after SEQ] [--pool P] [--contract C] [--count N]", "procurement allocations watch --pool use1-h100", AllocationsWatch),
 
+        // Capacity blocks
+        new("blocks", "find", "The earliest windows a capacity block would fit, with prices.",
+            "--contract C --pool P --units N --hours N [--earliest TIME] [--latest TIME] [--count N]",
+            "procurement blocks find --contract ctr_0123456789abcdef --pool use1-h100 --units 20000 --hours 504 --earliest 2027-01-10T00:00:00Z", BlocksFind),
+        new("blocks", "book", "Book a capacity block (whole UTC hours).", "--contract C --pool P --units N --start TIME --end TIME [--dry-run]",
+            "procurement blocks book --contract ctr_0123456789abcdef --pool use1-h100 --units 20000 --start 2027-01-10T00:00:00Z --end 2027-01-31T00:00:00Z --dry-run",
+            BlocksBook, "dry-run"),
+        new("blocks", "list", "List capacity blocks.", "[--contract C] [--pool P] [--state BOOKED|ACTIVE|COMPLETED|CANCELLED]",
+            "procurement blocks list --pool use1-h100 --state BOOKED", BlocksList),
+        new("blocks", "get", "Show a capacity block.", "BLOCK_ID", "procurement blocks get blk_7", BlocksGet),
+        new("blocks", "cancel", "Cancel a booked block (charged in full inside the notice period).", "BLOCK_ID [--etag E]",
+            "procurement blocks cancel blk_7", BlocksCancel),
+        new("blocks", "calendar", "A pool's reserved units against its capacity, day by day (UTC).", "POOL_ID [--from TIME] [--days N]",
+            "procurement blocks calendar use1-h100 --days 28", BlocksCalendar),
+
         // Usage
         new("usage", "report", "Upload usage samples from a CSV or JSON file.",
             "--file FILE [--batch N]   (CSV columns: source,sample_id,allocation_id,window_start,window_end,busy_gpu_seconds)",

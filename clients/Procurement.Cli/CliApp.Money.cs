@@ -187,6 +187,13 @@ public static partial class CliApp
                     }
 
                     break;
+                case StatementLine.DetailOneofCase.Blocks:
+                    foreach (var b in line.Blocks.Blocks)
+                    {
+                        o.Line($"      {b.BlockId} {b.PoolId}: {Round(b.GpuHours, 4)} GPU-h × {b.UnitPrice} = {Output.Money(b.Amount)}{(b.CancellationCharge ? " (cancelled inside its notice)" : "")}");
+                    }
+
+                    break;
                 case StatementLine.DetailOneofCase.TrueUp:
                     o.Line($"      {Output.Money(line.TrueUp.MonthlyCommitment)} × {Round(line.TrueUp.TermFraction, 6)} of the month − adjusted usage {line.TrueUp.AdjustedUsage}");
                     break;

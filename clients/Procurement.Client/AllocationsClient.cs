@@ -5,7 +5,7 @@ using Procurement.Client.Resilience;
 
 namespace Procurement.Client;
 
-/// <summary>AllocationService: pools, allocations, the event stream and usage.</summary>
+/// <summary>AllocationService: pools, allocations, capacity blocks, the event stream and usage.</summary>
 public sealed class AllocationsClient(AllocationService.AllocationServiceClient stub, CallRunner runner)
 {
     /// <summary>Samples per message of a usage stream.</summary>
@@ -50,6 +50,34 @@ public sealed class AllocationsClient(AllocationService.AllocationServiceClient 
         var request = new ReleaseAllocationRequest { AllocationId = allocationId };
         return (await Mutate(request, o => stub.ReleaseAllocationAsync(request, o), cancellationToken)).Allocation;
     }
+
+    /// <summary>Books a capacity block. A dry run carries no request id and books nothing: it prices the block and says whether and where it would not fit.</summary>
+    public Task<BookCapacityBlockResponse> BookBlockAsync(BookCapacityBlockRequest request, CancellationToken cancellationToken = default)
+    {
+        if (request.DryRun)
+        {
+            return runner.UnaryAsync(CallKind.Read, o => stub.BookCapacityBlockAsync(request, o), cancellationToken);
+        }
+
+        return Mutate(request, o => stub.BookCapacityBlockAsync(request, o), cancellationToken);
+    }
+
+    public async Task<CapacityBlock> GetBlockAsync(string blockId, CancellationToken cancellationToken = default) =>
+        (await runner.UnaryAsync(CallKind.Read, o => stub.GetCapacityBlockAsync(new GetCapacityBlockRequest { BlockId = blockId }, o), cancellationToken)).Block;
+
+    public Task<ListCapacityBlocksResponse> ListBlocksAsync(ListCapacityBlocksRequest request, CancellationToken cancellationToken = default) =>
+        runner.UnaryAsync(CallKind.Read, o => stub.ListCapacityBlocksAsync(request, o), cancellationToken);
+
+    /// <summary>Cancels a BOOKED block; the reply carries the charge (zero outside the notice period).</summary>
+    public async Task<CapacityBlock> CancelBlockAsync(string blockId, string etag = "", CancellationToken cancellationToken = default)
+    {
+        var request = new CancelCapacityBlockRequest { BlockId = blockId, Etag = etag };
+        return (await Mutate(request, o => stub.CancelCapacityBlockAsync(request, o), cancellationToken)).Block;
+    }
+
+    /// <summary>The earliest windows a block would fit, with prices; books nothing.</summary>
+    public Task<FindCapacityBlockOfferingsResponse> FindBlockOfferingsAsync(FindCapacityBlockOfferingsRequest request, CancellationToken cancellationToken = default) =>
+        runner.UnaryAsync(CallKind.Read, o => stub.FindCapacityBlockOfferingsAsync(request, o), cancellationToken);
 
     /// <summary>
     /// Every allocation event after <paramref name="afterSequence"/>, each delivered exactly once. When

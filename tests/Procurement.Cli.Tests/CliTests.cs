@@ -98,6 +98,41 @@ public sealed class CliTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Blocks_FindBookListGetCalendarCancel()
+    {
+        var id = await SetUpPoolAndContractAsync();
+        string[] window = ["--start", "2026-12-10T00:00:00Z", "--end", "2026-12-13T00:00:00Z"];
+        var dry = await Run(["blocks", "book", "--contract", id, "--pool", "use1-h100", "--units", "1000", .. window, "--dry-run"]);
+        Assert.Equal(0, dry.Code);
+        // 1,000 units × 72 hours × $2.60.
+        Assert.Contains("dry run: would book, for 187,200.00 USD", dry.Out);
+        var tooBig = await Run(["blocks", "book", "--contract", id, "--pool", "use1-h100", "--units", "1001", .. window, "--dry-run"]);
+        Assert.Contains("would not fit (BLOCK_ENTITLEMENT_EXCEEDED): 1,001 units reserved at 2026-12-10 00:00:00Z against 1,000", tooBig.Out);
+
+        var booked = await Run(["blocks", "book", "--contract", id, "--pool", "use1-h100", "--units", "1000", .. window, "--output", "json"]);
+        Assert.Equal(0, booked.Code);
+        var blockId = booked.Json.GetProperty("block").GetProperty("block_id").GetString()!;
+        Assert.Contains(blockId, (await Run("blocks", "list", "--pool", "use1-h100", "--state", "booked")).Out);
+        Assert.Matches("price/GPU-h: +2.6 \\(rate 2.60 USD × index factor 1\\)", (await Run("blocks", "get", blockId)).Out);
+
+        // The entitlement is used until the block ends: the first 24-hour window starts then.
+        var found = await Run("blocks", "find", "--contract", id, "--pool", "use1-h100", "--units", "1000", "--hours", "24", "--earliest", "2026-12-10T00:00:00Z", "--count", "2");
+        Assert.Contains("2026-12-13 00:00:00Z  2026-12-14 00:00:00Z  1,000  2.6          62,400.00 USD", found.Out);
+
+        var calendar = await Run("blocks", "calendar", "use1-h100", "--from", "2026-12-09T00:00:00Z", "--days", "5");
+        Assert.Contains("capacity 5,000, base reservations 2,000", calendar.Out);
+        Assert.Contains("2026-12-09  ################........................  2,000 / 5,000", calendar.Out);
+        Assert.Contains("2026-12-10  ################++++++++................  3,000 / 5,000 (blocks 1,000)", calendar.Out);
+        Assert.Contains("2026-12-13  ################........................  2,000 / 5,000", calendar.Out);
+
+        // Nine days before its start, inside the 14-day notice: the whole price.
+        var cancelled = await Run("blocks", "cancel", blockId);
+        Assert.Equal(0, cancelled.Code);
+        Assert.Contains("cancellation charge: 187,200.00 USD", cancelled.Out);
+        Assert.Equal(5, (await Run("blocks", "cancel", "blk_404")).Code);
+    }
+
+    [Fact]
     public async Task Allocations_RequestDryRunListReleaseWatch()
     {
         var id = await SetUpPoolAndContractAsync();

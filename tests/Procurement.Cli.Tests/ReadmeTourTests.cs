@@ -50,6 +50,12 @@ public sealed class ReadmeTourTests
         Assert.Contains("PROVISIONAL", bill);
         Assert.Contains("Commitment true-up", bill);
         Assert.Contains("Total", (await Run("quote", "--contract", frontier, "--month", "2026-12", "--usage", "H100-SXM-80GB=55000000", "--uptime", "99.95")));
+        Assert.Contains("2026-11-26 13:00:00Z", await Run("blocks", "find", "--contract", frontier, "--pool", "use1-h100", "--units", "10000", "--hours", "48", "--count", "3"));
+        Assert.Contains("BOOKED", await Run("blocks", "book", "--contract", frontier, "--pool", "use1-h100", "--units", "10000",
+            "--start", "2026-11-27T00:00:00Z", "--end", "2026-11-29T00:00:00Z"));
+        Assert.Contains("100,000 / 100,000 (blocks 10,000)", await Run("blocks", "calendar", "use1-h100", "--from", "2026-11-26T12:30:00Z", "--days", "7"));
+        server.Clock.SetUtcNow(new DateTimeOffset(2026, 11, 27, 6, 0, 0, TimeSpan.Zero));
+        Assert.Contains("Capacity blocks (1)", await Run("statements", "get", frontier, "--month", "2026-11"));
         Assert.Contains("RequestAllocation", await Run("audit", "list"));
 
         // `--start now-5m` is read from the CLI's own (wall) clock.

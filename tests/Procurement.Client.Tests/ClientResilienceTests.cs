@@ -57,6 +57,42 @@ public sealed class ClientResilienceTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task BlockBookedThroughLostReplies_IsBookedOnce_AndItsCancellationToo()
+    {
+        var terms = Fixtures.H100Terms(_server.Clock.GetUtcNow(), 10, 10);
+        terms.Entitlements[0].MaxBlockUnits = 20;
+        terms.BlockRates.Add(new BlockRate { AcceleratorType = "H100-SXM-80GB", UnitPrice = Fixtures.Usd(3_000_000) });
+        var contract = await Fixtures.CreateActiveContractAsync(_server, "lab-a", terms);
+        using var client = Client();
+        var start = ServerHarness.DefaultNow.AddDays(2);
+        var request = new BookCapacityBlockRequest
+        {
+            ContractId = contract.ContractId, PoolId = Fixtures.H100, Units = 20,
+            StartTime = Google.Protobuf.WellKnownTypes.Timestamp.FromDateTimeOffset(start), EndTime = Google.Protobuf.WellKnownTypes.Timestamp.FromDateTimeOffset(start.AddHours(5)),
+        };
+        var dryRun = request.Clone();
+        dryRun.DryRun = true;
+        var dry = await client.Allocations.BookBlockAsync(dryRun);
+        Assert.True(dry.Fits);
+        Assert.Equal("", dry.Block.BlockId);
+
+        _faults.FailAfterCommit("BookCapacityBlock", 2);
+        var booked = (await client.Allocations.BookBlockAsync(request)).Block;
+        Assert.Equal(1 + 3, _faults.Attempts("BookCapacityBlock")); // the dry run, then two lost replies and the answer
+        Assert.Equal(booked, Assert.Single((await client.Allocations.ListBlocksAsync(new ListCapacityBlocksRequest { ContractId = contract.ContractId })).Blocks));
+        var offerings = await client.Allocations.FindBlockOfferingsAsync(new FindCapacityBlockOfferingsRequest
+        {
+            ContractId = contract.ContractId, PoolId = Fixtures.H100, Units = 20, DurationHours = 5, EarliestStartTime = request.StartTime, PageSize = 1,
+        });
+        Assert.Equal(request.EndTime, offerings.Offerings.Single().StartTime);
+
+        _faults.FailAfterCommit("CancelCapacityBlock", 1);
+        var cancelled = await client.Allocations.CancelBlockAsync(booked.BlockId, booked.Etag);
+        Assert.Equal(CapacityBlockState.Cancelled, cancelled.State);
+        Assert.Equal(cancelled, await client.Allocations.GetBlockAsync(booked.BlockId));
+    }
+
+    [Fact]
     public async Task ConnectionDroppedMidCall_IsRetried_AndTheChangeHappensExactlyOnce()
     {
         var contract = await Fixtures.CreateActiveContractAsync(_server, "lab-a", Fixtures.H100Terms(_server.Clock.GetUtcNow(), 10, 10));

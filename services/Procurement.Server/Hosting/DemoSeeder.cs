@@ -83,7 +83,7 @@ public sealed class DemoSeeder(IProcurementStore store, ApiKeys keys, TimeProvid
             MonthlyCommitmentMicros: 1_250_000_000 * Usd,
             Entitlements:
             [
-                new PoolEntitlement(H100Pool, ReservedUnits: 80_000, BurstLimitUnits: 10_000),
+                new PoolEntitlement(H100Pool, ReservedUnits: 80_000, BurstLimitUnits: 10_000) { MaxBlockUnits = 10_000 },
                 new PoolEntitlement(H200Pool, ReservedUnits: 30_000, BurstLimitUnits: 10_000),
             ],
             PriorityAccess: new PriorityAccess(Priority: 100, PreemptLowerPriorityBurst: true),
@@ -109,7 +109,11 @@ public sealed class DemoSeeder(IProcurementStore store, ApiKeys keys, TimeProvid
                 new UtilizationBand(UtilizationMetric.PoolUtilization, 0.95m, null, 1.02m),
             ],
             Sla: new SlaTerms(99.9m, [new SlaCreditRow(99.99m, 10m), new SlaCreditRow(99.0m, 30m), new SlaCreditRow(95.0m, 100m)],
-                CreditCapPercent: 30m, MaintenanceNotice: TimeSpan.FromDays(7)));
+                CreditCapPercent: 30m, MaintenanceNotice: TimeSpan.FromDays(7)))
+        {
+            BlockRates = [new BlockRate("H100-SXM-80GB", 2_600_000)],     // capacity blocks at $2.60, index-adjusted when booked
+            BlockCancellationNotice = TimeSpan.FromDays(14),
+        };
     }
 
     /// <summary>12 months, 10,000 H100 reserved with 20,000 burst, $20M/month committed, priority 10.</summary>
