@@ -16,7 +16,7 @@ public sealed partial class QueryPlanTests(QueryPlanTests.MigratedSchema schema)
 {
     // Incidents (operator-declared, a few a month) and API keys stay small; their listings may sort them all.
     private static readonly string[] GrowingTables =
-        ["allocations", "allocation_events", "usage_samples", "audit_events", "idempotency_records", "index_values"];
+        ["allocations", "allocation_events", "usage_samples", "audit_events", "idempotency_records", "index_values", "capacity_blocks"];
 
     // Partial indexes over open allocations only: walking one costs the pool's live working set, not its history.
     private static readonly string[] OpenOnlyIndexes = ["ix_allocations_pool_open", "ix_allocations_contract_open", "ix_allocations_due"];

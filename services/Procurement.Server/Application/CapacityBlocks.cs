@@ -107,12 +107,18 @@ public static class CapacityBlocks
     {
         var (contract, pool, terms, rate) = await LoadForBookingAsync(s, principal, contractId, poolId, now);
         var factor = await IndexFactorAsync(s, terms, now);
-        var placed = await s.Blocks.PlacedInPoolAsync(pool.Id, now);
         // Strictly after now (a block starts in the future), and past the last start of the previous page.
-        var notBefore = new[] { now.AddTicks(1), terms.StartTime, after?.AddHours(1) ?? now }.Max();
+        var notBefore = new[] { now.AddTicks(1), terms.StartTime, after?.AddHours(1) ?? now, search.EarliestStart }.Max();
         var horizon = BlockCalendar.CeilToHour(now) + BlockCalendar.BookingHorizon;
         // A start must be in the future, within the horizon: at most the horizon plus the duration for its end.
-        var notAfter = contract.TermEnd < horizon + search.Duration ? contract.TermEnd : horizon + search.Duration;
+        var notAfter = new[] { contract.TermEnd, horizon + search.Duration, search.LatestEnd }.Min();
+        if (notAfter <= notBefore)
+        {
+            return ([], terms.CurrencyCode);
+        }
+
+        // Only the blocks in the searched span matter; base reservations count from now on.
+        var placed = await s.Blocks.PlacedInPoolAsync(pool.Id, notBefore, notAfter);
         var limits = new List<(long, IReadOnlyCollection<Reservation>)>
         {
             (pool.CapacityUnits, await PoolReservationsAsync(s, pool.Id, placed, now)),
@@ -144,7 +150,7 @@ public static class CapacityBlocks
     /// </summary>
     public static async Task EnsureCalendarFitsAsync(IStoreSession s, string poolId, long capacity, long baseReserved, DateTimeOffset now, string action)
     {
-        var placed = await s.Blocks.PlacedInPoolAsync(poolId, now);
+        var placed = await s.Blocks.PlacedInPoolAsync(poolId, now, DateTimeOffset.MaxValue);
         if (placed.Count == 0)
         {
             return;
@@ -227,7 +233,8 @@ public static class CapacityBlocks
     private static async Task<BlockMisfit?> FindMisfitAsync(IStoreSession s, Principal principal, Contract contract, DomainPool pool, ContractTerms terms,
         CapacityBlock candidate, DateTimeOffset now)
     {
-        var placed = await s.Blocks.PlacedInPoolAsync(pool.Id, now);
+        // Only instants inside the candidate's window change.
+        var placed = await s.Blocks.PlacedInPoolAsync(pool.Id, candidate.StartTime, candidate.EndTime);
         var visible = placed.Where(b => principal.CanSeeTenant(b.TenantId)).Select(b => b.Id).ToHashSet(StringComparer.Ordinal);
         var own = placed.Where(b => b.ContractId == contract.Id).Select(AsReservation).Append(AsReservation(candidate)).ToList();
         if (BlockCalendar.FirstOverbooked(terms.MaxBlockUnits(pool.Id), own, candidate.StartTime, candidate.EndTime) is { } entitlement)

@@ -16,23 +16,27 @@ public sealed class CapacityBlockRepository(DbScope db)
 
     private const string SelectById = $"SELECT {Columns} FROM capacity_blocks WHERE id = @Id";
 
-    // The pool's calendar from an instant on: the blocks that still hold their place and have not ended by then.
+    // The pool's calendar over [FromMs, ToMs): the blocks that still hold their place there. A window
+    // is at most 182 days long, so only starts from that long before FromMs are read.
     private const string SelectPlacedInPool = $"""
         SELECT {Columns} FROM capacity_blocks
-        WHERE pool_id = @PoolId AND end_ms > @FromMs AND state IN ('BOOKED', 'ACTIVE')
+        WHERE pool_id = @PoolId AND state IN ('BOOKED', 'ACTIVE')
+          AND start_ms > @EarliestStartMs AND start_ms < @ToMs AND end_ms > @FromMs
         ORDER BY start_ms, seq
         """;
 
     // What admission needs of a pool's blocks at @NowMs in one round trip: the blocks in effect or due
-    // (ACTIVE, or BOOKED and starting by now), and the BOOKED ones starting next after now.
-    private const string SelectCurrentInPool = $"""
+    // (ACTIVE, or BOOKED and starting by now), and the BOOKED ones starting next after now. Three
+    // seeks on ix_capacity_blocks_pool_state_start, so a pool's future bookings are never walked.
+    internal const string SelectCurrentInPool = $"""
+        SELECT {Columns} FROM capacity_blocks WHERE pool_id = @PoolId AND state = 'ACTIVE'
+        UNION ALL
+        SELECT {Columns} FROM capacity_blocks WHERE pool_id = @PoolId AND state = 'BOOKED' AND start_ms <= @NowMs
+        UNION ALL
         SELECT {Columns} FROM capacity_blocks
-        WHERE pool_id = @PoolId
-          AND (state = 'ACTIVE'
-               OR (state = 'BOOKED' AND start_ms <= @NowMs)
-               OR (state = 'BOOKED' AND start_ms = (SELECT MIN(start_ms) FROM capacity_blocks
-                                                    WHERE pool_id = @PoolId AND state = 'BOOKED' AND start_ms > @NowMs)))
-        ORDER BY start_ms, seq
+        WHERE pool_id = @PoolId AND state = 'BOOKED'
+          AND start_ms = (SELECT MIN(start_ms) FROM capacity_blocks WHERE pool_id = @PoolId AND state = 'BOOKED' AND start_ms > @NowMs)
+        ORDER BY StartMs, Seq
         """;
 
     private const string SelectPlacedOfContract = $"""
@@ -94,9 +98,14 @@ public sealed class CapacityBlockRepository(DbScope db)
     public async Task<CapacityBlock?> GetAsync(string id) =>
         (await db.Connection.QuerySingleOrDefaultAsync<Row>(db.Command(SelectById, new { Id = id })))?.ToDomain();
 
-    /// <summary>BOOKED and ACTIVE blocks of the pool whose window has not ended by <paramref name="from"/>, by start.</summary>
-    public async Task<IReadOnlyList<CapacityBlock>> PlacedInPoolAsync(string poolId, DateTimeOffset from) =>
-        (await db.Connection.QueryAsync<Row>(db.Command(SelectPlacedInPool, new { PoolId = poolId, FromMs = UnixTime.ToMs(from) }))).Select(r => r.ToDomain()).ToList();
+    /// <summary>BOOKED and ACTIVE blocks of the pool whose windows overlap [from, to), by start.</summary>
+    public async Task<IReadOnlyList<CapacityBlock>> PlacedInPoolAsync(string poolId, DateTimeOffset from, DateTimeOffset to) =>
+        (await db.Connection.QueryAsync<Row>(db.Command(SelectPlacedInPool, new
+        {
+            PoolId = poolId, FromMs = UnixTime.ToMs(from), ToMs = UnixTime.ToMs(to), EarliestStartMs = UnixTime.ToMs(from) - MaxWindowMs,
+        }))).Select(r => r.ToDomain()).ToList();
+
+    private static readonly long MaxWindowMs = (long)BlockCalendar.MaximumLength.TotalMilliseconds;
 
     /// <summary>The pool's ACTIVE blocks, its BOOKED ones due to start by <paramref name="now"/>, and the BOOKED ones that start next after it.</summary>
     public async Task<IReadOnlyList<CapacityBlock>> CurrentInPoolAsync(string poolId, DateTimeOffset now) =>
