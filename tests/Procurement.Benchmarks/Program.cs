@@ -10,7 +10,7 @@ using Procurement.Benchmarks;
 using Procurement.Client;
 
 // Benchmarks of the service against its own stack's limits, measured as ratios in one run.
-//   dotnet run -c Release --project tests/Procurement.Benchmarks [-- --seconds 5 --max-intervals 1000000 --callers 64 --open 5000 --rounds 3 --latency-runs 5 --postgres CONN --only read|admission|ingestion|statement --markdown docs/performance.md]
+//   dotnet run -c Release --project tests/Procurement.Benchmarks [-- --seconds 5 --max-intervals 1000000 --callers 64 --open 5000 --rounds 3 --latency-runs 5 --postgres CONN --only read|admission|ingestion|blocks|statement --markdown docs/performance.md]
 var seconds = Arg("--seconds", 5);
 var maxIntervals = Arg("--max-intervals", 1_000_000);
 var callers = Arg("--callers", 64);
@@ -27,7 +27,7 @@ if (admissionRounds < 1)
 }
 
 var postgres = args.SkipWhile(a => a != "--postgres").Skip(1).FirstOrDefault();
-// --only read|admission|ingestion|statement runs one group (for profiling); the default runs them all.
+// --only read|admission|ingestion|blocks|statement runs one group (for profiling); the default runs them all.
 // --callers changes the number of concurrent admission callers (64 is the measure the issue sets).
 var only = args.SkipWhile(a => a != "--only").Skip(1).FirstOrDefault();
 // --markdown FILE rewrites the table between FILE's markers, so the published table is always the harness's own.
@@ -191,6 +191,46 @@ await using (var server = await BenchServer.StartAsync(dll, Path.Combine(work, "
     rows.Add(("Server peak memory (RSS) during the rows above", $"{server.PeakMemoryMiB():F0} MiB", "", "", "report"));
 }
 
+// 7. Capacity blocks: offerings and bookings in a pool with 10,000 blocks booked ahead, and admission
+// pairs beside those blocks against a twin server whose pool has none (interleaved rounds, best of each).
+if (Runs("blocks"))
+{
+    await using var plain = await BenchServer.StartAsync(dll, Path.Combine(work, "blocks-none.db"));
+    await using var booked = await BenchServer.StartAsync(dll, Path.Combine(work, "blocks-10k.db"));
+    using var plainClient = ProcurementClient.Create(new ProcurementClientOptions { Endpoint = plain.Endpoint, ApiKey = plain.Key });
+    using var bookedClient = ProcurementClient.Create(new ProcurementClientOptions { Endpoint = booked.Endpoint, ApiKey = booked.Key });
+    var (plainContracts, plainPool) = await SetUpAsync(plainClient, contracts: 64);
+    var (bookedContracts, bookedPool) = await SetUpAsync(bookedClient, contracts: 64);
+    var firstHour = DateTimeOffset.FromUnixTimeSeconds((TimeProvider.System.GetUtcNow().ToUnixTimeSeconds() / 3600 + 2) * 3600);
+    // 10,000 one-hour blocks of 10 units spread over the next 312 days, at most two in any hour.
+    await Parallel.ForAsync(0, 10_000, new ParallelOptions { MaxDegreeOfParallelism = 16 }, async (k, ct) =>
+        await bookedClient.Allocations.BookBlockAsync(BlockRequest(bookedContracts[k % bookedContracts.Count], bookedPool, firstHour.AddHours(k * 3 / 4), 1), ct));
+    Console.Error.WriteLine("booked 10,000 blocks");
+    var find = await CallTimesAsync(200, _ => bookedClient.Allocations.FindBlockOfferingsAsync(new FindCapacityBlockOfferingsRequest
+    {
+        ContractId = bookedContracts[0], PoolId = bookedPool, Units = 100, DurationHours = 24, PageSize = 10,
+    }));
+    rows.Add(("FindCapacityBlockOfferings over the next year, 10,000 blocks booked in the pool", find.Describe(), "", "", "≤ 20 ms"));
+    // Bookings of 24-hour blocks among the others, each for the next contract (within its entitlement).
+    var book = await CallTimesAsync(200, i => bookedClient.Allocations.BookBlockAsync(
+        BlockRequest(bookedContracts[i % bookedContracts.Count], bookedPool, firstHour.AddDays(1 + (i / bookedContracts.Count)), 24)));
+    rows.Add(("BookCapacityBlock, 10,000 blocks booked in the pool", book.Describe(), "", "", "≤ 20 ms"));
+
+    using var plainStub = new StubCaller(plain.Endpoint, plain.Key);
+    using var bookedStub = new StubCaller(booked.Endpoint, booked.Key);
+    await AdmissionPairsAsync([plainStub], plainContracts, plainPool, callers, seconds);
+    await AdmissionPairsAsync([bookedStub], bookedContracts, bookedPool, callers, seconds);
+    double without = 0, beside = 0;
+    for (var round = 0; round < admissionRounds; round++)
+    {
+        without = Math.Max(without, await AdmissionPairsAsync([plainStub], plainContracts, plainPool, callers, seconds));
+        beside = Math.Max(beside, await AdmissionPairsAsync([bookedStub], bookedContracts, bookedPool, callers, seconds));
+    }
+
+    rows.Add(("RequestAllocation + ReleaseAllocation pairs with 10,000 future blocks booked in the pool", Rate(beside, "pairs/s"), Rate(without, "pairs/s, no blocks"),
+        Ratio(beside, without), "≥ 0.9"));
+}
+
 // PostgreSQL: admission and ingestion with one and with two replicas on one database, against plain
 // PostgreSQL on the same cluster in the same run.
 if (postgres is not null)
@@ -279,13 +319,39 @@ static string Ratio(double value, double baseline) => baseline == 0 ? "" : (valu
 
 static Money Usd(long micros) => new() { CurrencyCode = "USD", AmountMicros = micros };
 
+static BookCapacityBlockRequest BlockRequest(string contract, string pool, DateTimeOffset start, int hours) => new()
+{
+    ContractId = contract, PoolId = pool, Units = 10, StartTime = Timestamp.FromDateTimeOffset(start), EndTime = Timestamp.FromDateTimeOffset(start.AddHours(hours)),
+};
+
+// Sequential calls after ten warm-up ones: the mean, p99 and slowest, in milliseconds.
+static async Task<CallTimes> CallTimesAsync<T>(int calls, Func<int, Task<T>> call)
+{
+    for (var i = 0; i < 10; i++)
+    {
+        await call(calls + i);
+    }
+
+    var ms = new List<double>(calls);
+    for (var i = 0; i < calls; i++)
+    {
+        var started = Stopwatch.GetTimestamp();
+        await call(i);
+        ms.Add(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+    }
+
+    ms.Sort();
+    return new CallTimes(ms.Average(), ms[(int)Math.Ceiling(0.99 * ms.Count) - 1], ms[^1]);
+}
+
 static ContractTerms Terms(string pool, DateTimeOffset monthStart, long reserved, long burst) => new()
 {
     StartTime = Timestamp.FromDateTimeOffset(monthStart.AddMonths(-1)),
     EndTime = Timestamp.FromDateTimeOffset(monthStart.AddMonths(24)),
     CurrencyCode = "USD",
     MonthlyCommitment = Usd(1_000_000_000_000),
-    Entitlements = { new PoolEntitlement { PoolId = pool, ReservedUnits = reserved, BurstLimitUnits = burst } },
+    Entitlements = { new PoolEntitlement { PoolId = pool, ReservedUnits = reserved, BurstLimitUnits = burst, MaxBlockUnits = 1_000 } },
+    BlockRates = { new BlockRate { AcceleratorType = "H100-SXM-80GB", UnitPrice = Usd(2_600_000) } },
     PriorityAccess = new PriorityAccess { Priority = 1 },
     RateCard = { new RateCardEntry { AcceleratorType = "H100-SXM-80GB", Mode = PricingMode.Graduated, Tiers = { new PriceTier { UnitPrice = Usd(2_000_000) } } } },
     Sla = new SlaTerms { AvailabilityTargetPercent = "99.9", CreditCapPercent = "30", CreditSchedule = { new SlaCreditRow { BelowPercent = "99.9", CreditPercent = "10" } } },
@@ -820,4 +886,9 @@ sealed record PostgresReplicas(List<BenchServer> Servers, List<ProcurementClient
             await sv.DisposeAsync();
         }
     }
+}
+
+internal sealed record CallTimes(double MeanMs, double P99Ms, double MaxMs)
+{
+    public string Describe() => FormattableString.Invariant($"mean {MeanMs:F1} ms, p99 {P99Ms:F1} ms, max {MaxMs:F1} ms");
 }

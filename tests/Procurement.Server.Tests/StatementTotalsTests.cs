@@ -18,7 +18,8 @@ namespace Procurement.Server.Tests;
 /// Statements read per-month totals folded from each pool's timeline plus what is held since the
 /// last fold. Seeded random histories — allocations with and without end times, releases, expiries,
 /// preemptions by capacity cuts, suspensions, usage samples, amendments in a term's first month and
-/// for the next one, terms that start and end inside a month — are driven through the API on a fake
+/// for the next one, terms that start and end inside a month, capacity blocks booked, cancelled,
+/// started and ended (whose hours the split counts apart) — are driven through the API on a fake
 /// clock, with folds at random moments; after every step each contract's statement of every month so
 /// far is the same, to the byte, as the one recomputed from every interval and sample.
 /// Set PROCUREMENT_MODEL_SEED to replay one seed; a failure names its seed and step.
@@ -114,6 +115,7 @@ public sealed class StatementTotalsTests(ITestOutputHelper output)
         private readonly Random _random = new(seed);
         private readonly List<string> _open = [];
         private readonly List<string> _contracts = [];
+        private readonly List<string> _blocks = [];
         private string _meterKey = "";
         private IReadOnlyDictionary<string, long> _marks = new Dictionary<string, long>();
 
@@ -138,6 +140,9 @@ public sealed class StatementTotalsTests(ITestOutputHelper output)
             a.Entitlements[1].BurstLimitUnits = 20;
             _contracts.Add((await Fixtures.CreateActiveContractAsync(server, "lab-a", a)).ContractId);
             var b = Fixtures.H100Terms(Start, reserved: 20, burst: 40, priority: 5, preempt: true);
+            b.Entitlements[0].MaxBlockUnits = 30;
+            b.BlockRates.Add(new BlockRate { AcceleratorType = "H100-SXM-80GB", UnitPrice = Fixtures.Usd(2_750_000) });
+            b.BlockCancellationNotice = Duration.FromTimeSpan(TimeSpan.FromHours(12));
             _contracts.Add((await Fixtures.CreateActiveContractAsync(server, "lab-b", b)).ContractId);
             _meterKey = await server.CreateKeyAsync(Role.Meter);
         }
@@ -173,7 +178,18 @@ public sealed class StatementTotalsTests(ITestOutputHelper output)
                 {
                     await AmendAsync();
                 }
-                else if (roll < 88)
+                else if (roll < 92)
+                {
+                    await BookBlockAsync();
+                }
+                else if (roll < 94 && _blocks.Count > 0)
+                {
+                    var id = _blocks[_random.Next(_blocks.Count)];
+                    LastAction = $"cancel {id}";
+                    _blocks.Remove(id);
+                    await server.OperatorAllocations.CancelCapacityBlockAsync(new CancelCapacityBlockRequest { RequestId = Rpc.NewRequestId(), BlockId = id });
+                }
+                else if (roll < 96)
                 {
                     var contract = _contracts[1];
                     LastAction = $"suspend and resume {contract}";
@@ -212,6 +228,19 @@ public sealed class StatementTotalsTests(ITestOutputHelper output)
             var response = await server.OperatorAllocations.RequestAllocationAsync(request);
             _open.Add(response.Allocation.AllocationId);
             Allocated++;
+        }
+
+        private async Task BookBlockAsync()
+        {
+            var now = server.Clock.GetUtcNow();
+            var start = Domain.Blocks.BlockCalendar.CeilToHour(now.AddTicks(1)).AddHours(_random.Next(0, 72));
+            var request = new BookCapacityBlockRequest
+            {
+                RequestId = Rpc.NewRequestId(), ContractId = _contracts[1], PoolId = Fixtures.H100, Units = _random.Next(1, 21),
+                StartTime = Timestamp.FromDateTimeOffset(start), EndTime = Timestamp.FromDateTimeOffset(start.AddHours(_random.Next(1, 49))),
+            };
+            LastAction = $"book {request.Units} units {request.StartTime} – {request.EndTime}";
+            _blocks.Add((await server.OperatorAllocations.BookCapacityBlockAsync(request)).Block.BlockId);
         }
 
         private async Task ReportUsageAsync()

@@ -117,16 +117,27 @@ public static class CapacityBlocks
             return ([], terms.CurrencyCode);
         }
 
-        // Only the blocks in the searched span matter; base reservations count from now on.
-        var placed = await s.Blocks.PlacedInPoolAsync(pool.Id, notBefore, notAfter);
-        var limits = new List<(long, IReadOnlyCollection<Reservation>)>
+        // The calendar is read a stretch at a time from the earliest start, so a page of early windows
+        // costs the blocks near it, not a year of bookings: windows starting in a stretch need the
+        // blocks up to its end plus the duration. Base reservations count from now on.
+        var baseReserved = await BaseReservedAsync(s, pool.Id, now);
+        var stretch = TimeSpan.FromTicks(Math.Max(OfferingStretch.Ticks, 4 * search.Duration.Ticks));
+        var starts = new List<DateTimeOffset>();
+        for (var from = notBefore; starts.Count < search.Limit && from + search.Duration <= notAfter;)
         {
-            (pool.CapacityUnits, await PoolReservationsAsync(s, pool.Id, placed, now)),
-            (terms.MaxBlockUnits(pool.Id), placed.Where(b => b.ContractId == contract.Id).Select(AsReservation).ToList()),
-        };
-        var starts = BlockCalendar.FindStarts(search, notBefore, notAfter, limits)
-            .Where(start => start - now <= BlockCalendar.BookingHorizon)
-            .ToList();
+            var to = from + stretch + search.Duration < notAfter ? from + stretch + search.Duration : notAfter;
+            var placed = await s.Blocks.PlacedInPoolAsync(pool.Id, from, to);
+            var limits = new List<(long, IReadOnlyCollection<Reservation>)>
+            {
+                (pool.CapacityUnits, placed.Select(AsReservation).Append(new Reservation(baseReserved, now, DateTimeOffset.MaxValue)).ToList()),
+                (terms.MaxBlockUnits(pool.Id), placed.Where(b => b.ContractId == contract.Id).Select(AsReservation).ToList()),
+            };
+            starts.AddRange(BlockCalendar.FindStarts(search with { Limit = search.Limit - starts.Count }, from, to, limits)
+                .Where(start => start - now <= BlockCalendar.BookingHorizon));
+            // Every start up to to − duration has been tried.
+            from = to - search.Duration + TimeSpan.FromTicks(1);
+        }
+
         var unitPrice = MoneyMath.FromMicros(rate.UnitPriceMicros) * factor;
         return (starts.Select(start => new BlockOffering(start, start + search.Duration, search.Units, unitPrice,
             search.Units * (decimal)search.Duration.Ticks / TimeSpan.TicksPerHour * unitPrice)).ToList(), terms.CurrencyCode);
@@ -222,13 +233,19 @@ public static class CapacityBlocks
             ? IndexPricing.Factor(linkage, (await s.IndexValues.LatestAtAsync(linkage.IndexName, now))?.Value).Factor
             : 1m;
 
-    /// <summary>The base reservations of every contract counted now (held from now on), and the placed blocks.</summary>
-    private static async Task<IReadOnlyCollection<Reservation>> PoolReservationsAsync(IStoreSession s, string poolId, IReadOnlyList<CapacityBlock> placed, DateTimeOffset now)
+    /// <summary>How much of the calendar a search for offerings reads at a time (at least four durations).</summary>
+    private static readonly TimeSpan OfferingStretch = TimeSpan.FromDays(14);
+
+    /// <summary>The base reservations of every contract counted now (I2's rule), held from now on.</summary>
+    private static async Task<long> BaseReservedAsync(IStoreSession s, string poolId, DateTimeOffset now)
     {
         var rows = await s.Contracts.GetCountedEntitlementsAsync([poolId], now, excludeContractId: "");
-        var baseReserved = ReservationLedger.ReservedByPool(rows, now).GetValueOrDefault(poolId);
-        return placed.Select(AsReservation).Append(new Reservation(baseReserved, now, DateTimeOffset.MaxValue)).ToList();
+        return ReservationLedger.ReservedByPool(rows, now).GetValueOrDefault(poolId);
     }
+
+    /// <summary>The base reservations and the placed blocks.</summary>
+    private static async Task<IReadOnlyCollection<Reservation>> PoolReservationsAsync(IStoreSession s, string poolId, IReadOnlyList<CapacityBlock> placed, DateTimeOffset now) =>
+        placed.Select(AsReservation).Append(new Reservation(await BaseReservedAsync(s, poolId, now), now, DateTimeOffset.MaxValue)).ToList();
 
     private static async Task<BlockMisfit?> FindMisfitAsync(IStoreSession s, Principal principal, Contract contract, DomainPool pool, ContractTerms terms,
         CapacityBlock candidate, DateTimeOffset now)
