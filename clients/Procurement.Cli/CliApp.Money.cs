@@ -148,6 +148,19 @@ public static partial class CliApp
             request.Usage.Add(new ProjectedUsage { AcceleratorType = usage[..eq], GpuHours = usage[(eq + 1)..] });
         }
 
+        foreach (var block in a.All("block"))
+        {
+            // TYPE=UNITSxHOURS, e.g. H100-SXM-80GB=10000x504.
+            var eq = block.IndexOf('=', StringComparison.Ordinal);
+            var x = block.IndexOf('x', eq + 1);
+            if (eq <= 0 || x <= eq + 1 || !long.TryParse(block[(eq + 1)..x], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var units))
+            {
+                throw new UsageException($"--block must be TYPE=UNITSxHOURS, e.g. H100-SXM-80GB=10000x504, not '{block}'");
+            }
+
+            request.Blocks.Add(new ProjectedBlock { AcceleratorType = block[..eq], Units = units, Hours = block[(x + 1)..] });
+        }
+
         var s = await c.Client.Contracts.QuoteAsync(request, c.CancellationToken);
         if (c.Out.Json)
         {

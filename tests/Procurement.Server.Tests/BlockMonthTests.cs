@@ -174,4 +174,46 @@ public sealed class BlockMonthTests : IAsyncLifetime
         Assert.Equal(recomputed.ToByteString(), folded.ToByteString());
         Assert.Equal(recomputed, await AprilAsync());
     }
+
+    [Fact]
+    public async Task Quote_WithTheMonthsBlocksProjected_GivesTheStatementsAmounts()
+    {
+        var statement = await AprilAsync();
+        var quote = (await _server.OperatorContracts.QuoteContractAsync(new QuoteContractRequest
+        {
+            ContractId = _contract.ContractId, Month = new BillingMonth { Year = 2026, Month = 4 },
+            Usage = { new ProjectedUsage { AcceleratorType = "H100-SXM-80GB", GpuHours = "4248" } },
+            UptimePercent = statement.Lines[4].Credit.UptimePercent,
+            Blocks =
+            {
+                new ProjectedBlock { AcceleratorType = "H100-SXM-80GB", Units = 4, Hours = "24" },
+                new ProjectedBlock { AcceleratorType = "H100-SXM-80GB", Units = 2, Hours = "24" },
+            },
+        })).Statement;
+        Assert.Equal(statement.Lines.Select(l => (l.Kind, l.Amount)), quote.Lines.Select(l => (l.Kind, l.Amount)));
+        Assert.Equal(9_000_000_000, quote.Total.AmountMicros);
+        Assert.Equal(["96", "48"], quote.Lines[2].Blocks.Blocks.Select(b => b.GpuHours));
+    }
+
+    [Fact]
+    public async Task Quote_BadProjectedBlocks_NameEachField()
+    {
+        var e = await Rpc.FailsWith(Grpc.Core.StatusCode.InvalidArgument, _server.OperatorContracts.QuoteContractAsync(new QuoteContractRequest
+        {
+            ContractId = _contract.ContractId, Month = new BillingMonth { Year = 2026, Month = 4 },
+            Blocks =
+            {
+                new ProjectedBlock { AcceleratorType = "H100-SXM-80GB", Units = 0, Hours = "24" },
+                new ProjectedBlock { AcceleratorType = "H100-SXM-80GB", Units = 1, Hours = "0" },
+            },
+        }));
+        Assert.Equal(["blocks[0].units", "blocks[1].hours"], e.BadFields().Order(StringComparer.Ordinal));
+        // The terms are read once the request itself is well formed.
+        var unknown = await Rpc.FailsWith(Grpc.Core.StatusCode.InvalidArgument, _server.OperatorContracts.QuoteContractAsync(new QuoteContractRequest
+        {
+            ContractId = _contract.ContractId, Month = new BillingMonth { Year = 2026, Month = 4 },
+            Blocks = { new ProjectedBlock { AcceleratorType = "TPU-v5", Units = 1, Hours = "1" } },
+        }));
+        Assert.Equal(["blocks[0].accelerator_type"], unknown.BadFields());
+    }
 }

@@ -15,8 +15,9 @@ public sealed record UsageQuantity(string AcceleratorType, decimal GpuHours, dec
 /// <summary>
 /// One capacity block's part in a month: units × hours of its window inside the period × its unit
 /// price, or, for a block cancelled inside its notice, its whole price in the month its window starts.
+/// A quote's projected block has no id, pool or window.
 /// </summary>
-public sealed record BlockCharge(string BlockId, string PoolId, long Units, DateTimeOffset StartTime, DateTimeOffset EndTime, decimal GpuHours, decimal UnitPrice,
+public sealed record BlockCharge(string BlockId, string PoolId, long Units, DateTimeOffset? StartTime, DateTimeOffset? EndTime, decimal GpuHours, decimal UnitPrice,
     bool CancellationCharge)
 {
     public decimal UnroundedAmount => Units == 0 ? 0m : GpuHours * UnitPrice;

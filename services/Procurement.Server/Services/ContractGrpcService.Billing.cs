@@ -122,6 +122,26 @@ public sealed partial class ContractGrpcService
             }
         }
 
+        var blocks = new List<(string AcceleratorType, long Units, decimal Hours, int Index)>();
+        for (var i = 0; i < request.Blocks.Count; i++)
+        {
+            var b = request.Blocks[i];
+            var hours = RequestFields.Decimal(b.Hours, $"blocks[{i}].hours", v, 0m, 24m * 31, required: true);
+            if (hours == 0m)
+            {
+                v.Add(new($"blocks[{i}].hours", "must be > 0"));
+            }
+
+            if (b.Units <= 0)
+            {
+                v.Add(new($"blocks[{i}].units", "must be > 0"));
+            }
+            else if (hours is { } h)
+            {
+                blocks.Add((b.AcceleratorType, b.Units, h, i));
+            }
+        }
+
         Model.ContractTerms? inlineTerms = null;
         if (request.ContractId.Length == 0)
         {
@@ -155,6 +175,11 @@ public sealed partial class ContractGrpcService
                 v.Add(new($"usage[{i}].accelerator_type", $"'{u.AcceleratorType}' is not on the rate card"));
             }
 
+            foreach (var b in blocks.Where(b => terms.BlockRateFor(b.AcceleratorType) is null))
+            {
+                v.Add(new($"blocks[{b.Index}].accelerator_type", $"'{b.AcceleratorType}' has no block rate in the terms"));
+            }
+
             DomainErrors.ThrowIfAny(v);
             IndexValue? index = null;
             if (terms.IndexLinkage is { } linkage)
@@ -168,9 +193,14 @@ public sealed partial class ContractGrpcService
             Procurement.Api.V1.Statement statement;
             try
             {
+                var factor = IndexPricing.Factor(terms.IndexLinkage, index).Factor;
                 var result = StatementCalculator.Compute(new StatementInputs(terms, month, usage,
                     new UtilizationMetrics(reservationUtilization, poolUtilization), index,
-                    new SlaOutcome(uptime, StatementCalculator.CreditRow(terms.Sla, uptime))));
+                    new SlaOutcome(uptime, StatementCalculator.CreditRow(terms.Sla, uptime)))
+                {
+                    Blocks = blocks.Select(b => new BlockCharge("", "", b.Units, null, null, b.Units * b.Hours,
+                        MoneyMath.FromMicros(terms.BlockRateFor(b.AcceleratorType)!.UnitPriceMicros) * factor, false)).ToList(),
+                });
                 statement = StatementMapper.ToApi(result, month, version, isQuote: true);
             }
             catch (OverflowException)
