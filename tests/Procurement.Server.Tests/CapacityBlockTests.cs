@@ -254,4 +254,20 @@ public sealed class CapacityBlockTests : IAsyncLifetime
         Assert.Empty((await customerB.ListCapacityBlocksAsync(new ListCapacityBlocksRequest())).Blocks);
         await Rpc.FailsWith(StatusCode.NotFound, customerB.BookCapacityBlockAsync(Booking(a, 1, H(10), H(11))));
     }
+
+    [Fact]
+    public async Task Amendment_EndingTheTermBeforeABlockEnds_IsRefused()
+    {
+        var a = await ContractAsync("lab-a", 4, 2, maxBlockUnits: 4);
+        var block = await BookAsync(a, 2, H(24 * 40), H(24 * 40 + 5));
+        var terms = (await _server.OperatorContracts.GetContractAsync(new GetContractRequest { ContractId = a.ContractId })).Contract;
+        var amended = terms.Terms.Clone();
+        // The term would end on 15 April 2026, before the block on 19 April.
+        amended.EndTime = Timestamp.FromDateTimeOffset(new DateTimeOffset(2026, 4, 15, 0, 0, 0, TimeSpan.Zero));
+        var e = await Rpc.FailsWith(StatusCode.FailedPrecondition, "BLOCKS_OUTSIDE_TERM", _server.OperatorContracts.AmendContractAsync(new AmendContractRequest
+        {
+            RequestId = Rpc.NewRequestId(), ContractId = a.ContractId, Etag = terms.Etag, Terms = amended, EffectiveMonth = new BillingMonth { Year = 2026, Month = 4 },
+        }));
+        Assert.Equal(block.BlockId, e.Metadata()["block_ids"]);
+    }
 }

@@ -29,6 +29,7 @@ public static class CapacityBlocks
     public const string EntitlementExceeded = "BLOCK_ENTITLEMENT_EXCEEDED";
     public const string NoBlockRate = "NO_BLOCK_RATE";
     public const string NotCancellable = "BLOCK_NOT_CANCELLABLE";
+    public const string BlocksOutsideTerm = "BLOCKS_OUTSIDE_TERM";
 
     /// <summary>Books a block under the pool's lock; a misfit throws, except in a dry run, which returns it.</summary>
     public static async Task<BlockOutcome> BookAsync(IStoreSession s, Principal principal, BlockBooking booking, DateTimeOffset now, bool dryRun)
@@ -181,6 +182,19 @@ public static class CapacityBlocks
                     [$"{poolId}.first_instant"] = Format(conflict.At),
                     [$"{poolId}.block_ids"] = string.Join(",", conflict.BlockIds),
                 });
+        }
+    }
+
+    /// <summary>An amendment may not end the term before a block the contract holds in the calendar ends.</summary>
+    public static async Task EnsureInsideTermAsync(IStoreSession s, Contract contract)
+    {
+        var outside = (await s.Blocks.PlacedOfContractAsync(contract.Id)).Where(b => b.EndTime > contract.TermEnd).Select(b => b.Id).ToList();
+        if (outside.Count > 0)
+        {
+            throw new ProcurementException(ErrorKind.FailedPrecondition, BlocksOutsideTerm,
+                $"The amended term would end at {Format(contract.TermEnd)}, before capacity blocks {string.Join(", ", outside)} end; cancel them or keep the term.",
+                [new FieldViolation("terms.end_time", "must not be before the end of the contract's booked or active capacity blocks")],
+                metadata: new Dictionary<string, string> { ["block_ids"] = string.Join(",", outside) });
         }
     }
 

@@ -150,6 +150,7 @@ public sealed partial class ContractGrpcService(IProcurementStore store, Mutatio
             await ContractOperations.ValidateTermsAsync(m.Session, terms, violations, "terms.");
             var previous = contract.Revision;
             var version = contract.Amend(month, terms, m.Now);
+            await CapacityBlocks.EnsureInsideTermAsync(m.Session, contract);
             await ContractOperations.EnsureReservationsFitAsync(m.Session, contract, m.Now, "amend");
             await m.Session.Contracts.UpdateAsync(contract, previous);
             await UsageTotals.RefoldAsync(m.Session, contract, month, m.Now);
