@@ -90,6 +90,14 @@ public sealed class ReplicasTests(ITestOutputHelper output)
         await StatementsMatchTheirHistoryAsync(set, contracts);
         var all = await WatchUntilQuietAsync(set.Channels[2], set.Headers);
         Assert.True(all.Zip(all.Skip(1)).All(p => p.Second.Sequence > p.First.Sequence), "the log's positions increase");
+        // Requests and releases are timed after their pool's lock, so in each pool their events' times
+        // follow the log (expiries carry the instant they were due, which may be earlier).
+        foreach (var pool in all.Where(e => e.Type != AllocationEventType.Expired).GroupBy(e => e.PoolId))
+        {
+            var late = pool.Zip(pool.Skip(1)).FirstOrDefault(p => p.Second.Time.ToDateTimeOffset() < p.First.Time.ToDateTimeOffset());
+            Assert.True(late == default, $"in pool {pool.Key}, event {late.Second?.Sequence} at {late.Second?.Time} follows event {late.First?.Sequence} at {late.First?.Time}");
+        }
+
         Assert.Equal(acknowledged.Count, all.Where(e => e.Type is AllocationEventType.Admitted or AllocationEventType.Queued && acknowledged.ContainsKey(e.AllocationId))
             .Select(e => e.AllocationId).Distinct().Count());
 

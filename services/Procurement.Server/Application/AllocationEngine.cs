@@ -417,8 +417,8 @@ public static class AllocationEngine
     /// <summary>Moves an open allocation to a final state and records the event; <paramref name="view"/>, when given, is the pool's view to update.</summary>
     public static async Task<Allocation> EndAsync(IStoreSession s, Allocation a, AllocationState final, AllocationCause cause, DateTimeOffset now, string? preemptedBy = null, PoolView? view = null)
     {
-        // Nothing ends before it began: on PostgreSQL a unit takes its time before it waits for the
-        // pool, so another replica may have admitted the allocation at a later instant.
+        // Nothing ends before it began: requests and releases are timed after their pool's lock, and
+        // this keeps it so for every other path (a clock behind another replica's).
         now = Instants.Max(now, a.AdmittedAt ?? a.RequestedAt);
         var ended = a with { State = final, Cause = cause, EndedAt = now };
         await s.Allocations.UpdateAsync(ended, a.State);

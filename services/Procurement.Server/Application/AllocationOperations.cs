@@ -16,11 +16,13 @@ public sealed record AllocationOutcome(Allocation? Allocation, AdmissionDecision
 public static class AllocationOperations
 {
     /// <summary>Decides a request and applies the decision; a refusal throws (and so writes nothing).</summary>
-    public static async Task<AllocationOutcome> RequestAsync(IStoreSession s, Principal principal, AllocationRequest request, DateTimeOffset now, bool dryRun)
+    /// <param name="clock">Read again once the pool is newly held (see <see cref="AfterLock"/>).</param>
+    public static async Task<AllocationOutcome> RequestAsync(IStoreSession s, Principal principal, AllocationRequest request, DateTimeOffset now, bool dryRun,
+        Func<DateTimeOffset>? clock = null)
     {
         // The pool is held before anything is read, so the contract and the pool are read as they
         // stand under the lock.
-        await s.LockPoolsAsync([request.PoolId]);
+        now = AfterLock(await s.LockPoolsAsync([request.PoolId]), now, clock);
         var contract = await ContractOperations.LoadVisibleAsync(s, principal, request.ContractId);
         if (await s.Pools.GetAsync(request.PoolId) is null)
         {
@@ -67,10 +69,11 @@ public static class AllocationOperations
     }
 
     /// <summary>Releases an ACTIVE allocation or cancels a PENDING one; one that has ended is returned as it is.</summary>
-    public static async Task<Allocation> ReleaseAsync(IStoreSession s, Principal principal, string allocationId, DateTimeOffset now)
+    public static async Task<Allocation> ReleaseAsync(IStoreSession s, Principal principal, string allocationId, DateTimeOffset now, Func<DateTimeOffset>? clock = null)
     {
         var allocation = await LoadVisibleAsync(s, principal, allocationId);
         var mayHaveChanged = await s.LockPoolsAsync([allocation.PoolId]);
+        now = AfterLock(mayHaveChanged, now, clock);
         // Read again under the pool's lock when it may have changed: the sweep may have ended it, or
         // another writer between the first read and the lock.
         if (await AllocationEngine.SweepPoolAsync(s, allocation.PoolId, now) || mayHaveChanged)
@@ -88,6 +91,14 @@ public static class AllocationOperations
         await AllocationEngine.RetryPendingAsync(s, allocation.PoolId, now);
         return ended;
     }
+
+    /// <summary>
+    /// The decision's time once a pool is newly held: on a shared database the lock may have waited
+    /// for another replica's group, whose changes were stamped before it committed, so the decision is
+    /// timed after the wait and a pool's events keep their times in the order they committed.
+    /// </summary>
+    private static DateTimeOffset AfterLock(bool newlyHeld, DateTimeOffset now, Func<DateTimeOffset>? clock) =>
+        newlyHeld && clock is not null ? Domain.Common.Instants.Max(now, clock()) : now;
 
     public static async Task<Allocation> LoadVisibleAsync(IStoreSession s, Principal principal, string allocationId)
     {

@@ -12,8 +12,14 @@ namespace Procurement.Server.Application;
 /// <summary>What a mutation decided: the response and the resource it changed (for the audit log).</summary>
 public sealed record MutationResult<TResponse>(TResponse Response, string ResourceType, string ResourceId);
 
-/// <summary>What a mutation's decision runs with: the session, the time of the decision and the caller.</summary>
-public sealed record MutationScope(IStoreSession Session, DateTimeOffset Now, Principal Principal);
+/// <summary>
+/// What a mutation's decision runs with: the session, the time the unit began, the caller, and the
+/// clock, for a decision that must be timed after a wait for a pool (<see cref="AllocationOperations"/>).
+/// </summary>
+public sealed record MutationScope(IStoreSession Session, DateTimeOffset Now, Principal Principal)
+{
+    public Func<DateTimeOffset> Clock { get; init; } = () => Now;
+}
 
 /// <summary>
 /// Runs every mutating RPC the same way, in one unit of work: look up the request id (a replay returns
@@ -55,7 +61,7 @@ public sealed class Mutations(IProcurementStore store, TimeProvider time)
 
             // The decision time is taken inside the unit, so times follow commit order.
             var now = TruncateToMilliseconds(time.GetUtcNow());
-            var result = await decide(new MutationScope(session, now, principal));
+            var result = await decide(new MutationScope(session, now, principal) { Clock = () => TruncateToMilliseconds(time.GetUtcNow()) });
             await session.Idempotency.InsertAsync(new IdempotencyRecord(
                 principal.IdempotencyScope, requestId, method, hash, result.Response.ToByteArray(), now));
             await session.Audit.AppendAsync(new AuditEvent(0, now, principal.KeyId, principal.RoleName, principal.TenantId,

@@ -15,12 +15,18 @@ public sealed partial class AllocationSweeper(IProcurementStore store, TimeProvi
     /// <summary>One pass at the current time; returns the pools swept.</summary>
     public Task<IReadOnlyList<string>> SweepOnceAsync(CancellationToken cancellationToken)
     {
-        var now = Mutations.TruncateToMilliseconds(time.GetUtcNow());
         return store.WriteAsync<IReadOnlyList<string>>(async s =>
         {
+            var now = Mutations.TruncateToMilliseconds(time.GetUtcNow());
             var pools = (await s.Allocations.PoolsWithDueAllocationsAsync(now)).Concat(await s.Blocks.PoolsDueAsync(now))
                 .Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToList();
-            await s.LockPoolsAsync(pools);
+            // Timed after the pools are held, as requests are: what it admits from a queue follows
+            // what another replica committed before it.
+            if (await s.LockPoolsAsync(pools))
+            {
+                now = Domain.Common.Instants.Max(now, Mutations.TruncateToMilliseconds(time.GetUtcNow()));
+            }
+
             foreach (var pool in pools)
             {
                 await AllocationEngine.SweepPoolAsync(s, pool, now);

@@ -37,7 +37,7 @@ public sealed partial class AllocationGrpcService
         {
             return await mutations.RunAsync(context, request, request.RequestId, async m =>
             {
-                var outcome = await AllocationOperations.RequestAsync(m.Session, m.Principal, parsed, m.Now, dryRun: false);
+                var outcome = await AllocationOperations.RequestAsync(m.Session, m.Principal, parsed, m.Now, dryRun: false, m.Clock);
                 var decision = outcome.Decision;
                 m.Session.OnCommitted(() => metrics.Decided(decision.Outcome, decision.Reason, decision.Guaranteed));
                 var response = new RequestAllocationResponse { Allocation = outcome.Allocation!.ToApi(), Decision = decision.ToApi(outcome.Victims, m.Principal) };
@@ -88,7 +88,7 @@ public sealed partial class AllocationGrpcService
     public override Task<ReleaseAllocationResponse> ReleaseAllocation(ReleaseAllocationRequest request, ServerCallContext context) =>
         mutations.RunAsync(context, request, request.RequestId, async m =>
         {
-            var allocation = await AllocationOperations.ReleaseAsync(m.Session, m.Principal, request.AllocationId, m.Now);
+            var allocation = await AllocationOperations.ReleaseAsync(m.Session, m.Principal, request.AllocationId, m.Now, m.Clock);
             return new MutationResult<ReleaseAllocationResponse>(new ReleaseAllocationResponse { Allocation = allocation.ToApi() }, Model.Allocation.ResourceType, allocation.Id);
         });
 

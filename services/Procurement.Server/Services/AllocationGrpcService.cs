@@ -91,7 +91,12 @@ public sealed partial class AllocationGrpcService(
 
         return mutations.RunAsync(context, request, request.RequestId, async m =>
         {
-            await m.Session.LockPoolsAsync([request.PoolId]);
+            // Timed after the pool is held, as requests are (AllocationOperations).
+            if (await m.Session.LockPoolsAsync([request.PoolId]))
+            {
+                m = m with { Now = Domain.Common.Instants.Max(m.Now, m.Clock()) };
+            }
+
             var pool = await m.Session.Pools.GetAsync(request.PoolId) ?? throw DomainErrors.NotFound(DomainPool.ResourceType, request.PoolId);
             if (request.Etag.Length > 0 && request.Etag != pool.Etag)
             {
