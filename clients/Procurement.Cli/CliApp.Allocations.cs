@@ -113,7 +113,7 @@ public static partial class CliApp
         var contract = c.Args.Get("contract") ?? "";
         if (!c.Out.Json)
         {
-            c.Out.Line($"{"SEQ",-8} {"TIME",-20} {"EVENT",-10} {"CAUSE",-24} {"ALLOCATION",-14} {"CONTRACT",-22} {"POOL",-14} UNITS");
+            c.Out.Line($"{"SEQ",-8} {"TIME",-20} {"EVENT",-14} {"CAUSE",-24} {"ALLOC/BLOCK",-14} {"CONTRACT",-22} {"POOL",-14} UNITS");
         }
 
         long seen = 0;
@@ -125,7 +125,7 @@ public static partial class CliApp
             }
             else
             {
-                c.Out.Line($"{e.Sequence,-8} {Output.Time(e.Time),-20} {Output.Enum(e.Type),-10} {Output.Enum(e.Cause),-24} {e.AllocationId,-14} {e.ContractId,-22} {e.PoolId,-14} {Units(e.Units)}");
+                c.Out.Line($"{e.Sequence,-8} {Output.Time(e.Time),-20} {Output.Enum(e.Type),-14} {Output.Enum(e.Cause),-24} {(e.BlockId.Length > 0 ? e.BlockId : e.AllocationId),-14} {e.ContractId,-22} {e.PoolId,-14} {Units(e.Units)}");
             }
 
             await c.Out.Writer.FlushAsync(c.CancellationToken);

@@ -60,31 +60,32 @@ public static class AllocationMapper
     }
 
     /// <summary>An event; <paramref name="showPreemptor"/> is false when the allocation that took the units is another tenant's.</summary>
-    public static V1.AllocationEvent ToApi(this AllocationEvent e, bool showPreemptor = true) => e.IsBlockEvent
-        ? new()
+    public static V1.AllocationEvent ToApi(this AllocationEvent e, bool showPreemptor = true)
+    {
+        var api = new V1.AllocationEvent
         {
             Sequence = e.Sequence,
             Time = Timestamp.FromDateTimeOffset(e.OccurredAt),
             Type = (V1.AllocationEventType)(int)e.Type,
-            BlockId = e.AllocationId,
             ContractId = e.ContractId,
             TenantId = e.TenantId,
             PoolId = e.PoolId,
             Units = e.Units,
-            BlockState = (V1.CapacityBlockState)(int)e.BlockState!.Value,
-        }
-        : new()
-        {
-            Sequence = e.Sequence,
-            Time = Timestamp.FromDateTimeOffset(e.OccurredAt),
-            Type = (V1.AllocationEventType)(int)e.Type,
-            Cause = (V1.AllocationCause)(int)e.Cause,
-            AllocationId = e.AllocationId,
-            ContractId = e.ContractId,
-            TenantId = e.TenantId,
-            PoolId = e.PoolId,
-            Units = e.Units,
-            State = (V1.AllocationState)(int)e.State,
-            PreemptedBy = showPreemptor ? e.PreemptedBy ?? "" : "",
         };
+        if (e.IsBlockEvent)
+        {
+            // A block's event names the block; its cause and allocation fields stay empty.
+            api.BlockId = e.AllocationId;
+            api.BlockState = (V1.CapacityBlockState)(int)e.BlockState!.Value;
+        }
+        else
+        {
+            api.Cause = (V1.AllocationCause)(int)e.Cause;
+            api.AllocationId = e.AllocationId;
+            api.State = (V1.AllocationState)(int)e.State;
+            api.PreemptedBy = showPreemptor ? e.PreemptedBy ?? "" : "";
+        }
+
+        return api;
+    }
 }
