@@ -150,11 +150,12 @@ public static partial class CliApp
         }
 
         c.Out.Fields(("pool", $"{s.Pool.PoolId} ({s.Pool.AcceleratorType}, {s.Pool.Region})"), ("capacity", Units(s.Pool.CapacityUnits)),
-            ("active", Units(s.ActiveUnits)), ("free", Units(s.FreeUnits)), ("reserved", Units(s.ReservedUnits)), ("pending", Units(s.PendingUnits)));
+            ("active", Units(s.ActiveUnits)), ("free", Units(s.FreeUnits)), ("reserved", Units(s.ReservedUnits)), ("blocks", Units(s.BlockUnits)),
+            ("pending", Units(s.PendingUnits)));
         c.Out.Line();
-        c.Out.Table(["CONTRACT", "TENANT", "PRIORITY", "RESERVED", "BURST LIMIT", "ACTIVE", "PENDING", "BORROWING"],
+        c.Out.Table(["CONTRACT", "TENANT", "PRIORITY", "RESERVED", "BLOCKS", "BURST LIMIT", "ACTIVE", "PENDING", "BORROWING"],
             s.Contracts.Select(x => (IReadOnlyList<string>)[x.ContractId, x.TenantId, x.Priority.ToString(System.Globalization.CultureInfo.InvariantCulture),
-                Units(x.ReservedUnits), Units(x.BurstLimitUnits), Units(x.ActiveUnits), Units(x.PendingUnits), x.Borrowing ? "yes" : "no"]));
+                Units(x.ReservedUnits), Units(x.BlockUnits), Units(x.BurstLimitUnits), Units(x.ActiveUnits), Units(x.PendingUnits), x.Borrowing ? "yes" : "no"]));
         return 0;
     }
 

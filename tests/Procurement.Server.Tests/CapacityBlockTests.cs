@@ -187,6 +187,11 @@ public sealed class CapacityBlockTests : IAsyncLifetime
         var inBlock = await RequestAsync(a, 4);
         Assert.True(inBlock.Decision.Guaranteed);
         Assert.Equal([borrowed.Allocation.AllocationId], inBlock.Decision.Preemptions.Select(p => p.AllocationId));
+        // The pool's status counts the block as admission does: a holds 8 within 4 reserved + 4 in its block.
+        var status = await Ops.GetPoolStatusAsync(new GetPoolStatusRequest { PoolId = Fixtures.H100 });
+        Assert.Equal(4, status.BlockUnits);
+        var standing = status.Contracts.Single(x => x.ContractId == a.ContractId);
+        Assert.Equal((4L, 4L, 8L, false), (standing.ReservedUnits, standing.BlockUnits, standing.ActiveUnits, standing.Borrowing));
 
         // At its end a holds 8 against 4 reserved + 2 burst: the latest allocation (4 units) covers the excess of 2.
         await SweepAtAsync(H(5).AddMinutes(3));

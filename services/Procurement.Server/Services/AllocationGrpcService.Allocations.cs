@@ -156,10 +156,13 @@ public sealed partial class AllocationGrpcService
     /// <summary>A pool's units and every contract's standing in it, as of <paramref name="now"/>; also the contracts read.</summary>
     internal static async Task<(GetPoolStatusResponse Status, IReadOnlyList<Domain.Contracts.Contract> Contracts)> ReadPoolStatusAsync(IStoreSession s, string poolId, DateTimeOffset now)
     {
-        // Three statements: the pool, its open allocations, and the contracts entitled to it or holding it.
+        // Four statements: the pool, its open allocations, the contracts entitled to it or holding it,
+        // and its capacity blocks in effect.
         var pool = await s.Pools.GetAsync(poolId) ?? throw DomainErrors.NotFound(Domain.Pools.Pool.ResourceType, poolId);
         var open = await s.Allocations.OpenInPoolAsync(pool.Id);
         var contracts = await s.Contracts.OfPoolAsync(pool.Id, now);
+        var blockUnits = (await s.Blocks.CurrentInPoolAsync(pool.Id, now)).Where(b => b.IsPlaced && b.StartTime <= now && now < b.EndTime)
+            .GroupBy(b => b.ContractId, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.Sum(b => b.Units), StringComparer.Ordinal);
         var pending = open.Where(a => a.State == Domain.Allocations.AllocationState.Pending).ToList();
         var ledger = new Domain.Allocations.PoolLedger(pool.CapacityUnits,
             open.Where(a => a.State == Domain.Allocations.AllocationState.Active).Select(AllocationEngine.Held),
@@ -182,6 +185,9 @@ public sealed partial class AllocationGrpcService
             }
 
             var active = ledger.UnitsOf(c.Id);
+            // As admission counts them: a contract's blocks in effect add to its reservation.
+            var blocks = blockUnits.GetValueOrDefault(c.Id);
+            response.BlockUnits += blocks;
             response.Contracts.Add(new ContractPoolStanding
             {
                 ContractId = c.Id,
@@ -191,7 +197,8 @@ public sealed partial class AllocationGrpcService
                 BurstLimitUnits = standing.BurstLimitUnits,
                 ActiveUnits = active,
                 PendingUnits = pending.Where(p => p.ContractId == c.Id).Sum(p => p.Units),
-                Borrowing = active > standing.ReservedUnits,
+                Borrowing = active > standing.ReservedUnits + blocks,
+                BlockUnits = blocks,
             });
         }
 
