@@ -29,15 +29,8 @@ public sealed class AllocationsClient(AllocationService.AllocationServiceClient 
         runner.UnaryAsync(CallKind.Read, o => stub.GetPoolStatusAsync(new GetPoolStatusRequest { PoolId = poolId }, o), cancellationToken);
 
     /// <summary>Requests units. A dry run carries no request id and changes nothing.</summary>
-    public Task<RequestAllocationResponse> RequestAsync(RequestAllocationRequest request, CancellationToken cancellationToken = default)
-    {
-        if (request.DryRun)
-        {
-            return runner.UnaryAsync(CallKind.Read, o => stub.RequestAllocationAsync(request, o), cancellationToken);
-        }
-
-        return Mutate(request, o => stub.RequestAllocationAsync(request, o), cancellationToken);
-    }
+    public Task<RequestAllocationResponse> RequestAsync(RequestAllocationRequest request, CancellationToken cancellationToken = default) =>
+        MutateUnlessDryRun(request, request.DryRun, o => stub.RequestAllocationAsync(request, o), cancellationToken);
 
     public async Task<Allocation> GetAsync(string allocationId, CancellationToken cancellationToken = default) =>
         (await runner.UnaryAsync(CallKind.Read, o => stub.GetAllocationAsync(new GetAllocationRequest { AllocationId = allocationId }, o), cancellationToken)).Allocation;
@@ -52,15 +45,8 @@ public sealed class AllocationsClient(AllocationService.AllocationServiceClient 
     }
 
     /// <summary>Books a capacity block. A dry run carries no request id and books nothing: it prices the block and says whether and where it would not fit.</summary>
-    public Task<BookCapacityBlockResponse> BookBlockAsync(BookCapacityBlockRequest request, CancellationToken cancellationToken = default)
-    {
-        if (request.DryRun)
-        {
-            return runner.UnaryAsync(CallKind.Read, o => stub.BookCapacityBlockAsync(request, o), cancellationToken);
-        }
-
-        return Mutate(request, o => stub.BookCapacityBlockAsync(request, o), cancellationToken);
-    }
+    public Task<BookCapacityBlockResponse> BookBlockAsync(BookCapacityBlockRequest request, CancellationToken cancellationToken = default) =>
+        MutateUnlessDryRun(request, request.DryRun, o => stub.BookCapacityBlockAsync(request, o), cancellationToken);
 
     public async Task<CapacityBlock> GetBlockAsync(string blockId, CancellationToken cancellationToken = default) =>
         (await runner.UnaryAsync(CallKind.Read, o => stub.GetCapacityBlockAsync(new GetCapacityBlockRequest { BlockId = blockId }, o), cancellationToken)).Block;
@@ -187,6 +173,11 @@ public sealed class AllocationsClient(AllocationService.AllocationServiceClient 
         var capped = Math.Min(exponential, options.WatchReconnectMaxDelay.TotalMilliseconds);
         return TimeSpan.FromMilliseconds(capped * (0.5 + (Random.Shared.NextDouble() / 2))); // jitter: 50–100 %
     }
+
+    /// <summary>A dry run changes nothing, so it is retried as a read and needs no request id.</summary>
+    private Task<TResponse> MutateUnlessDryRun<TRequest, TResponse>(TRequest request, bool dryRun, Func<CallOptions, AsyncUnaryCall<TResponse>> call, CancellationToken ct)
+        where TRequest : Google.Protobuf.IMessage =>
+        dryRun ? runner.UnaryAsync(CallKind.Read, call, ct) : Mutate(request, call, ct);
 
     private Task<TResponse> Mutate<TRequest, TResponse>(TRequest request, Func<CallOptions, AsyncUnaryCall<TResponse>> call, CancellationToken ct)
         where TRequest : Google.Protobuf.IMessage

@@ -45,16 +45,16 @@ public sealed record CapacityBlock(
     /// <summary>Whether the block holds its place in the calendar (counts toward reserved(P, t)).</summary>
     public bool IsPlaced => State is BlockState.Booked or BlockState.Active;
 
-    /// <summary>Units × hours of [from, until) inside the window × unit price, unrounded.</summary>
-    public decimal AmountWithin(DateTimeOffset from, DateTimeOffset until)
+    /// <summary>Units × hours of the window inside [from, until): what a statement of that period bills.</summary>
+    public decimal GpuHoursWithin(DateTimeOffset from, DateTimeOffset until)
     {
         var start = from > StartTime ? from : StartTime;
         var end = until < EndTime ? until : EndTime;
-        return end <= start ? 0m : Units * (decimal)(end - start).Ticks / TimeSpan.TicksPerHour * UnitPrice;
+        return end <= start ? 0m : Units * ((decimal)(end - start).Ticks / TimeSpan.TicksPerHour);
     }
 
-    /// <summary>The whole window's price, unrounded (what a cancellation inside the notice costs).</summary>
-    public decimal FullAmount => AmountWithin(StartTime, EndTime);
+    /// <summary>The whole window's price, unrounded (the block's price; what a cancellation inside the notice costs).</summary>
+    public decimal FullAmount => GpuHoursWithin(StartTime, EndTime) * UnitPrice;
 
     /// <summary>Whether cancelling at <paramref name="now"/> is inside the notice period and so charged in full.</summary>
     public static bool CancellationIsCharged(DateTimeOffset start, TimeSpan notice, DateTimeOffset now) => start - now < notice;

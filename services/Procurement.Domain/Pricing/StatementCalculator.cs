@@ -20,7 +20,7 @@ public sealed record UsageQuantity(string AcceleratorType, decimal GpuHours, dec
 public sealed record BlockCharge(string BlockId, string PoolId, long Units, DateTimeOffset? StartTime, DateTimeOffset? EndTime, decimal GpuHours, decimal UnitPrice,
     bool CancellationCharge)
 {
-    public decimal UnroundedAmount => Units == 0 ? 0m : GpuHours * UnitPrice;
+    public decimal UnroundedAmount => GpuHours * UnitPrice;
 }
 
 /// <summary>Utilization metrics as fractions 0..1; null where undefined (then no band of that metric applies).</summary>

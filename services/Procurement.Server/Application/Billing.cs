@@ -100,20 +100,15 @@ public static class Billing
         var charges = new List<BlockCharge>();
         foreach (var b in await s.Blocks.BilledAsync(p.Contract.Id, p.Month.Start, p.Month.End))
         {
-            if (b.State == Domain.Blocks.BlockState.Cancelled)
+            var cancelled = b.State == Domain.Blocks.BlockState.Cancelled;
+            var hours = cancelled ? b.GpuHoursWithin(b.StartTime, b.EndTime) : b.GpuHoursWithin(p.From, p.To);
+            if (hours > 0)
             {
-                charges.Add(new BlockCharge(b.Id, b.PoolId, b.Units, b.StartTime, b.EndTime, b.Units * Hours(b.StartTime, b.EndTime), b.UnitPrice, true));
-            }
-            else if (Instants.Min(b.EndTime, p.To) > Instants.Max(b.StartTime, p.From))
-            {
-                charges.Add(new BlockCharge(b.Id, b.PoolId, b.Units, b.StartTime, b.EndTime,
-                    b.Units * Hours(Instants.Max(b.StartTime, p.From), Instants.Min(b.EndTime, p.To)), b.UnitPrice, false));
+                charges.Add(new BlockCharge(b.Id, b.PoolId, b.Units, b.StartTime, b.EndTime, hours, b.UnitPrice, cancelled));
             }
         }
 
         return charges;
-
-        static decimal Hours(DateTimeOffset from, DateTimeOffset to) => (decimal)(to - from).Ticks / TimeSpan.TicksPerHour;
     }
 
     /// <summary>

@@ -43,8 +43,7 @@ public static class CapacityBlocks
         }
 
         var factor = await IndexFactorAsync(s, terms, now);
-        var candidate = new CapacityBlock(0, "", contract.Id, contract.TenantId, pool.Id, booking.Units, booking.Start, booking.End, rate.UnitPriceMicros, factor,
-            BlockState.Booked, now, null, false, 1);
+        var candidate = Candidate(contract, pool, booking.Units, booking.Start, booking.End, rate, factor, now);
         var misfit = await FindMisfitAsync(s, principal, contract, pool, terms, candidate, now);
         if (dryRun)
         {
@@ -130,7 +129,7 @@ public static class CapacityBlocks
             var placed = await s.Blocks.PlacedInPoolAsync(pool.Id, from, to);
             var limits = new List<(long, IReadOnlyCollection<Reservation>)>
             {
-                (pool.CapacityUnits, placed.Select(AsReservation).Append(new Reservation(baseReserved, now, DateTimeOffset.MaxValue)).ToList()),
+                (pool.CapacityUnits, Calendar(placed, baseReserved, now)),
                 (terms.MaxBlockUnits(pool.Id), placed.Where(b => b.ContractId == contract.Id).Select(AsReservation).ToList()),
             };
             starts.AddRange(BlockCalendar.FindStarts(search with { Limit = search.Limit - starts.Count }, from, to, limits)
@@ -139,9 +138,9 @@ public static class CapacityBlocks
             from = to - search.Duration + TimeSpan.FromTicks(1);
         }
 
-        var unitPrice = MoneyMath.FromMicros(rate.UnitPriceMicros) * factor;
-        return (starts.Select(start => new BlockOffering(start, start + search.Duration, search.Units, unitPrice,
-            search.Units * (decimal)search.Duration.Ticks / TimeSpan.TicksPerHour * unitPrice)).ToList(), terms.CurrencyCode);
+        // Priced as the block it would book.
+        return (starts.Select(start => Candidate(contract, pool, search.Units, start, start + search.Duration, rate, factor, now))
+            .Select(b => new BlockOffering(b.StartTime, b.EndTime, b.Units, b.UnitPrice, b.FullAmount)).ToList(), terms.CurrencyCode);
     }
 
     public static async Task<CapacityBlock> LoadVisibleAsync(IStoreSession s, Principal principal, string blockId)
@@ -168,8 +167,7 @@ public static class CapacityBlocks
             return;
         }
 
-        var reservations = placed.Select(AsReservation).Append(new Reservation(baseReserved, now, DateTimeOffset.MaxValue)).ToList();
-        if (BlockCalendar.FirstOverbooked(capacity, reservations, now, DateTimeOffset.MaxValue) is { } conflict)
+        if (BlockCalendar.FirstOverbooked(capacity, Calendar(placed, baseReserved, now), now, DateTimeOffset.MaxValue) is { } conflict)
         {
             var description = $"pool '{poolId}' has capacity {capacity} but {conflict.ReservedUnits} units would be reserved at {Format(conflict.At)}, " +
                 $"with capacity blocks {string.Join(", ", conflict.BlockIds)}";
@@ -220,6 +218,11 @@ public static class CapacityBlocks
         }
     }
 
+    /// <summary>A block as it would be booked now, before it has a number.</summary>
+    private static CapacityBlock Candidate(Contract contract, DomainPool pool, long units, DateTimeOffset start, DateTimeOffset end, BlockRate rate, decimal factor,
+        DateTimeOffset now) =>
+        new(0, "", contract.Id, contract.TenantId, pool.Id, units, start, end, rate.UnitPriceMicros, factor, BlockState.Booked, now, null, false, 1);
+
     public static Reservation AsReservation(CapacityBlock b) => new(b.Units, b.StartTime, b.EndTime, b.Id);
 
     private static async Task<(Contract Contract, DomainPool Pool, ContractTerms Terms, BlockRate Rate)> LoadForBookingAsync(
@@ -257,9 +260,9 @@ public static class CapacityBlocks
         return ReservationLedger.ReservedByPool(rows, now).GetValueOrDefault(poolId);
     }
 
-    /// <summary>The base reservations and the placed blocks.</summary>
-    private static async Task<IReadOnlyCollection<Reservation>> PoolReservationsAsync(IStoreSession s, string poolId, IReadOnlyList<CapacityBlock> placed, DateTimeOffset now) =>
-        placed.Select(AsReservation).Append(new Reservation(await BaseReservedAsync(s, poolId, now), now, DateTimeOffset.MaxValue)).ToList();
+    /// <summary>reserved(P, t): the placed blocks and the base reservations, held from now on.</summary>
+    private static List<Reservation> Calendar(IEnumerable<CapacityBlock> placed, long baseReserved, DateTimeOffset now) =>
+        placed.Select(AsReservation).Append(new Reservation(baseReserved, now, DateTimeOffset.MaxValue)).ToList();
 
     private static async Task<BlockMisfit?> FindMisfitAsync(IStoreSession s, Principal principal, Contract contract, DomainPool pool, ContractTerms terms,
         CapacityBlock candidate, DateTimeOffset now)
@@ -273,7 +276,7 @@ public static class CapacityBlocks
             return new BlockMisfit(EntitlementExceeded, entitlement, entitlement.BlockIds.Where(visible.Contains).ToList(), pool.Id);
         }
 
-        var all = (await PoolReservationsAsync(s, pool.Id, placed, now)).Append(AsReservation(candidate)).ToList();
+        var all = Calendar(placed.Append(candidate), await BaseReservedAsync(s, pool.Id, now), now);
         return BlockCalendar.FirstOverbooked(pool.CapacityUnits, all, candidate.StartTime, candidate.EndTime) is { } conflict
             ? new BlockMisfit(BlockDoesNotFit, conflict, conflict.BlockIds.Where(visible.Contains).ToList(), pool.Id)
             : null;

@@ -82,6 +82,7 @@ public static class UsageTotals
         for (var m = month; m.Start.ToUnixTimeMilliseconds() < lastMark; m = m.Next)
         {
             var intervals = await s.Billing.ContractIntervalsAsync(contract.Id, m.Start, m.End, now);
+            var blocksByPool = await ContractBlocksAsync(s, contract.Id, m.Start, m.End);
             foreach (var poolId in intervals.Select(i => i.PoolId).Distinct(StringComparer.Ordinal))
             {
                 if (!marks.TryGetValue(poolId, out var markMs) || markMs <= m.Start.ToUnixTimeMilliseconds())
@@ -90,8 +91,7 @@ public static class UsageTotals
                 }
 
                 var mark = DateTimeOffset.FromUnixTimeMilliseconds(markMs);
-                var blocks = BlocksByContract(await s.Blocks.WindowsInPoolAsync(poolId, m.Start, m.End)).GetValueOrDefault(contract.Id) ?? [];
-                var (g, x, b) = Billed(contract, poolId, m, blocks) is { } w
+                var (g, x, b) = Billed(contract, poolId, m, blocksByPool.GetValueOrDefault(poolId) ?? []) is { } w
                     ? UsageIntegrals.SplitTicks(intervals.Where(i => i.PoolId == poolId).Select(i => i.Interval), w.ReservedUnits, w.Blocks, w.From, Instants.Min(w.To, mark))
                     : (0, 0, 0);
                 await s.Totals.SetSplitAsync(poolId, new ContractTotalsDelta(contract.Id, m.Start.ToUnixTimeMilliseconds(), Ms(g), Ms(b), Ms(x)));
@@ -111,6 +111,7 @@ public static class UsageTotals
         var folded = (await s.Totals.ContractMonthAsync(p.Contract.Id, monthStartMs)).ToDictionary(t => t.PoolId, StringComparer.Ordinal);
         var monthSoFar = Instants.Min(p.Month.End, now);
         var usage = new List<PeriodPoolUsage>();
+        var blocksByPool = await ContractBlocksAsync(s, p.Contract.Id, p.From, p.To);
         foreach (var poolId in (await s.Totals.PoolIdsAsync()).Order(StringComparer.Ordinal))
         {
             var mark = marks.TryGetValue(poolId, out var markMs) ? DateTimeOffset.FromUnixTimeMilliseconds(markMs) : DateTimeOffset.MinValue;
@@ -124,7 +125,7 @@ public static class UsageTotals
                 ? await s.Totals.HeldSinceAsync(poolId, liveFrom.ToUnixTimeMilliseconds(), monthSoFar.ToUnixTimeMilliseconds(), now.ToUnixTimeMilliseconds())
                 : [];
             var (g, x, b) = UsageIntegrals.SplitTicks(held.Where(h => h.ContractId == p.Contract.Id).Select(h => h.Interval), terms.ReservedUnits(poolId),
-                await ContractBlocksAsync(s, p, poolId), Instants.Max(p.From, mark), p.To);
+                blocksByPool.GetValueOrDefault(poolId) ?? [], Instants.Max(p.From, mark), p.To);
             folded.TryGetValue(poolId, out var f);
             g += (Int128)(f?.GuaranteedUnitMs ?? 0) * TicksPerMs;
             b += (Int128)(f?.BurstUnitMs ?? 0) * TicksPerMs;
@@ -161,10 +162,11 @@ public static class UsageTotals
         var poolIds = terms.Entitlements.Select(e => e.PoolId).Concat(intervals.Select(i => i.PoolId)).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal);
         var monthSoFar = Instants.Min(p.Month.End, now);
         var usage = new List<PeriodPoolUsage>();
+        var blocksByPool = await ContractBlocksAsync(s, p.Contract.Id, p.From, p.To);
         foreach (var poolId in poolIds)
         {
             var (g, x, b) = UsageIntegrals.SplitTicks(intervals.Where(i => i.PoolId == poolId).Select(i => i.Interval), terms.ReservedUnits(poolId),
-                await ContractBlocksAsync(s, p, poolId), p.From, p.To);
+                blocksByPool.GetValueOrDefault(poolId) ?? [], p.From, p.To);
             usage.Add(new PeriodPoolUsage(poolId, g, b,
                 await s.Billing.PoolAllocatedUnitMsAsync(poolId, p.Month.Start, monthSoFar, now),
                 await s.Billing.BusySecondsAsync(p.Contract.Id, poolId, p.From, p.To)) { Block = x });
@@ -185,13 +187,16 @@ public static class UsageTotals
         return from < end ? new BilledWindow(version.Terms.ReservedUnits(poolId), from, end, blocks) : null;
     }
 
-    private static Dictionary<string, IReadOnlyCollection<HeldInterval>> BlocksByContract(IReadOnlyList<Domain.Blocks.CapacityBlock> blocks) =>
-        blocks.GroupBy(b => b.ContractId, StringComparer.Ordinal)
+    private static Dictionary<string, IReadOnlyCollection<HeldInterval>> Windows(IEnumerable<Domain.Blocks.CapacityBlock> blocks, Func<Domain.Blocks.CapacityBlock, string> key) =>
+        blocks.GroupBy(key, StringComparer.Ordinal)
             .ToDictionary(g => g.Key, g => (IReadOnlyCollection<HeldInterval>)g.Select(b => new HeldInterval(b.StartTime, b.EndTime, b.Units)).ToList(), StringComparer.Ordinal);
 
-    /// <summary>The contract's block windows in the pool that overlap the period.</summary>
-    private static async Task<IReadOnlyCollection<HeldInterval>> ContractBlocksAsync(IStoreSession s, BillingPeriod p, string poolId) =>
-        BlocksByContract(await s.Blocks.WindowsInPoolAsync(poolId, p.From, p.To)).GetValueOrDefault(p.Contract.Id) ?? [];
+    private static Dictionary<string, IReadOnlyCollection<HeldInterval>> BlocksByContract(IReadOnlyList<Domain.Blocks.CapacityBlock> blocks) =>
+        Windows(blocks, b => b.ContractId);
+
+    /// <summary>The contract's block windows (not cancelled) overlapping [from, to), by pool: one read for every pool.</summary>
+    private static async Task<Dictionary<string, IReadOnlyCollection<HeldInterval>>> ContractBlocksAsync(IStoreSession s, string contractId, DateTimeOffset from, DateTimeOffset to) =>
+        Windows((await s.Blocks.BilledAsync(contractId, from, to)).Where(b => b.State != Domain.Blocks.BlockState.Cancelled), b => b.PoolId);
 
     // Stored times are whole milliseconds, so unit-ticks are whole unit-milliseconds.
     private static long Ms(Int128 unitTicks) =>
