@@ -203,7 +203,7 @@ public static partial class CliApp
                 case StatementLine.DetailOneofCase.Blocks:
                     foreach (var b in line.Blocks.Blocks)
                     {
-                        o.Line($"      {b.BlockId} {b.PoolId}: {Round(b.GpuHours, 4)} GPU-h × {b.UnitPrice} = {Output.Money(b.Amount)}{(b.CancellationCharge ? " (cancelled inside its notice)" : "")}");
+                        o.Line($"      {(b.BlockId.Length > 0 ? $"{b.BlockId} {b.PoolId}" : "projected")}: {Round(b.GpuHours, 4)} GPU-h × {b.UnitPrice} = {Output.Money(b.Amount)}{(b.CancellationCharge ? " (cancelled inside its notice)" : "")}");
                     }
 
                     break;

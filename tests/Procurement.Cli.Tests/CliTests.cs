@@ -125,6 +125,12 @@ public sealed class CliTests : IAsyncLifetime
         Assert.Contains("2026-12-10  ################++++++++................  3,000 / 5,000 (blocks 1,000)", calendar.Out);
         Assert.Contains("2026-12-13  ################........................  2,000 / 5,000", calendar.Out);
 
+        // A projected block prices on the quote's capacity-blocks line: 1,000 × 72 GPU-h × $2.60.
+        var quote = await Run("quote", "--contract", id, "--month", "2026-12", "--block", "H100-SXM-80GB=1000x72");
+        Assert.Contains("Capacity blocks (1)", quote.Out);
+        Assert.Contains("projected: 72000 GPU-h × 2.6 = 187,200.00 USD", quote.Out);
+        Assert.Equal(64, (await Run("quote", "--contract", id, "--month", "2026-12", "--block", "H100-SXM-80GB=1000")).Code);
+
         // Nine days before its start, inside the 14-day notice: the whole price.
         var cancelled = await Run("blocks", "cancel", blockId);
         Assert.Equal(0, cancelled.Code);
